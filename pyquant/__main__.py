@@ -1,0 +1,5 @@
+import sys
+
+from pyquant.cli import main
+
+sys.exit(main())
