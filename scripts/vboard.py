@@ -1,0 +1,218 @@
+"""The virtual board: the host build of the firmware (sw/) on a pseudo-terminal.
+
+:class:`VBoard` builds (once, under a file lock, safe under pytest-xdist) and starts
+``sw/build/host-<backend>/pqfw-host``, reads the ``PTY <path>`` line it prints first, and
+optionally puts a :class:`scripts.faultlink.FaultLink` in front of it. :attr:`VBoard.path`
+is what the host tool opens.
+
+Backends: ``cref`` (the firmware's C reference model of pq_accel, fast) and ``verilated``
+(the Verilated RTL top ``pq_accel``, through sw/platform/verilated).
+
+As a program (``make vboard``) it prints ``PTY <path>`` and serves until interrupted::
+
+    python -m scripts.vboard --backend verilated [--rate 0.01] [--pace 115200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from scripts.faultlink import FaultConfig, FaultLink, add_fault_args, config_from_args
+
+ROOT = Path(__file__).resolve().parent.parent
+SW = ROOT / "sw"
+BACKENDS = ("cref", "verilated")
+
+
+class VBoardError(RuntimeError):
+    """The virtual board could not be built or started (one-line message)."""
+
+
+@contextmanager
+def file_lock(name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``build/locks/<name>.lock`` (blocks; released on exit)."""
+    d = ROOT / "build" / "locks"
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / f"{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def firmware_binary(backend: str = "cref") -> Path:
+    """Where the sw Makefile puts the host firmware for ``backend``."""
+    return SW / "build" / f"host-{backend}" / "pqfw-host"
+
+
+def build_firmware(backend: str = "cref", verbose: bool = False) -> Path:
+    """Build (or bring up to date) the host firmware; returns the binary's path.
+
+    Runs ``make -C sw host BACKEND=<backend>`` under the lock ``sw-host-<backend>`` so that
+    concurrent callers (xdist workers, the firmware's own tests) do not race. Raises
+    :class:`VBoardError` with the tail of the build log on failure.
+    """
+    if backend not in BACKENDS:
+        raise VBoardError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+    if not (SW / "Makefile").exists():
+        raise VBoardError(f"{SW / 'Makefile'}: firmware sources not found")
+    env = dict(os.environ)
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    with file_lock(f"sw-host-{backend}"):
+        r = subprocess.run(["make", "-s", "-C", str(SW), "host", f"BACKEND={backend}"], env=env,
+                           stdout=None if verbose else subprocess.PIPE,
+                           stderr=None if verbose else subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        tail = " | ".join((r.stdout or "").strip().splitlines()[-6:])
+        raise VBoardError(f"building the host firmware (BACKEND={backend}) failed: {tail}")
+    b = firmware_binary(backend)
+    if not b.exists():
+        raise VBoardError(f"{b}: firmware build succeeded but the binary is missing")
+    return b
+
+
+class VBoard:
+    """A running virtual board (see the module docstring). Context manager.
+
+    Guarantees after :meth:`start`: :attr:`path` is an openable tty served by the firmware
+    (directly, or through the fault link when ``fault`` is given).
+    """
+
+    def __init__(self, backend: str = "cref", fault: FaultConfig | None = None, *,
+                 binary: str | os.PathLike | None = None, args: tuple[str, ...] = ("--quiet",),
+                 build: bool = True, start_timeout: float = 20.0, log: str | os.PathLike | None = None) -> None:
+        self.backend = backend
+        self.fault = fault
+        self.binary = Path(binary) if binary else None
+        self.args = tuple(args)
+        self.build = build
+        self.start_timeout = start_timeout
+        self.log_path = Path(log) if log else None
+        self.proc: subprocess.Popen | None = None
+        self.link: FaultLink | None = None
+        self.board_path = ""
+        self.path = ""
+        self._log = None
+
+    def start(self) -> "VBoard":
+        b = self.binary
+        if b is None:
+            b = build_firmware(self.backend) if self.build else firmware_binary(self.backend)
+        if not Path(b).exists():
+            raise VBoardError(f"{b}: firmware binary not found (run `make -C sw host BACKEND={self.backend}`)")
+        err = subprocess.DEVNULL
+        if self.log_path is not None and str(self.log_path) == "-":
+            err = None  # inherit
+        elif self.log_path is not None:
+            self._log = open(self.log_path, "wb")
+            err = self._log
+        self.proc = subprocess.Popen([str(b), *self.args], stdout=subprocess.PIPE, stderr=err,
+                                     stdin=subprocess.DEVNULL)
+        line = self._first_line()
+        if not line.startswith("PTY "):
+            self.stop()
+            raise VBoardError(f"{b}: expected 'PTY <path>' as the first line, got {line!r}")
+        self.board_path = line.split(None, 1)[1].strip()
+        self.path = self.board_path
+        if self.fault is not None:
+            try:
+                self.link = FaultLink(self.board_path, self.fault)
+            except (OSError, ValueError) as e:
+                self.stop()
+                raise VBoardError(f"fault link: {e}") from None
+            self.path = self.link.path
+        return self
+
+    def _first_line(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        end = time.monotonic() + self.start_timeout
+        while b"\n" not in buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise VBoardError(f"firmware did not print its PTY line within {self.start_timeout:.0f}s")
+            r, _, _ = select.select([fd], [], [], min(left, 0.2))
+            if r:
+                chunk = os.read(fd, 256)
+                if not chunk:
+                    code = self.proc.wait(timeout=5)
+                    raise VBoardError(f"firmware exited (status {code}) before printing its PTY line")
+                buf += chunk
+        return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop the fault link and the firmware (SIGTERM, then SIGKILL); idempotent."""
+        if self.link is not None:
+            self.link.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "VBoard":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vboard", description="Start the virtual board and print its PTY path.")
+    p.add_argument("--backend", choices=BACKENDS, default="verilated",
+                   help="accelerator behind the firmware (default verilated)")
+    p.add_argument("--binary", default=None, help="use this firmware binary instead of building one")
+    p.add_argument("--no-build", action="store_true", help="do not run make first")
+    p.add_argument("--log", default="-", help="write the firmware's stderr to this file (default: stderr)")
+    add_fault_args(p)
+    a = p.parse_args(argv)
+    try:
+        cfg = config_from_args(a)
+        use_link = cfg.rate > 0 or cfg.stall_after is not None or cfg.disconnect_after is not None \
+            or cfg.baud is not None
+        vb = VBoard(a.backend, cfg if use_link else None, binary=a.binary, build=not a.no_build,
+                    args=(), log=a.log).start()
+    except (VBoardError, ValueError) as e:
+        print(f"vboard: error: {e}", file=sys.stderr)
+        return 2
+    print(f"PTY {vb.path}", flush=True)
+    print(f"vboard: firmware pid {vb.proc.pid} ({a.backend}) on {vb.board_path}"
+          + (f", host side through the fault link {vb.path}" if vb.link else "")
+          + "; Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        while vb.alive() and not (vb.link and vb.link.done.is_set()):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vb.stop()
+        if vb.link:
+            print(vb.link.summary(), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
