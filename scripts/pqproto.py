@@ -344,6 +344,7 @@ class LinkStats:
     timeouts: int = 0
     bad_frames: int = 0
     stale_frames: int = 0
+    valid_frames: int = 0  # CRC-valid frames received (any seq)
     tx_payload: int = 0   # request payload bytes of successful requests (once each)
     tx_wire: int = 0      # every byte written, retries included
     rx_wire: int = 0
@@ -405,6 +406,8 @@ class Link:
             if flush is not None:
                 flush()
         except Exception as e:  # pyserial raises SerialException / OSError
+            if "timeout" in type(e).__name__.lower():
+                raise LinkTimeout(f"{self.name}: timeout: write blocked (the device does not read)") from None
             raise Disconnected(f"{self.name}: device disconnected while writing ({_one_line(e)})") from None
         self.stats.tx_wire += len(data)
 
@@ -469,17 +472,18 @@ class Link:
                         # a corrupted answer: ask again at once (the board dedups by seq)
                         outcome = outcome or "bad"
                         continue
+                    self.stats.valid_frames += 1
                     if item.version != PROTO_VERSION:
                         raise VersionMismatch(
                             f"{self.name}: protocol version mismatch: board frames are v{item.version}, "
                             f"host speaks v{PROTO_VERSION}")
                     if item.is_nak:
-                        if item.seq in (seq, SEQ_UNKNOWN):
-                            self.stats.naks += 1
-                            last_nak_reason = item.payload[0] if item.payload else None
-                            outcome = "nak"
-                        else:
-                            self.stats.stale_frames += 1
+                        # stop-and-wait: a NAK (whatever seq it could read, the seq field may
+                        # itself be corrupted) is about our request or garbage before it; a
+                        # resend is harmless because the board deduplicates by seq
+                        self.stats.naks += 1
+                        last_nak_reason = item.payload[0] if item.payload else None
+                        outcome = "nak"
                         continue
                     if item.seq != seq or item.cmd != (cmd | RESP):
                         self.stats.stale_frames += 1
