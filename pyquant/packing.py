@@ -41,13 +41,24 @@ def _as_rows(codes: np.ndarray) -> np.ndarray:
     return a
 
 
+def _pad_cols(a: np.ndarray, per: int) -> np.ndarray:
+    rows, cols = a.shape
+    ngroups = -(-cols // per)
+    if ngroups * per == cols:
+        return a
+    padded = np.zeros((rows, ngroups * per), dtype=a.dtype)
+    padded[:, :cols] = a
+    return padded
+
+
 def pack(codes: np.ndarray, bits: int) -> bytes:
     """Pack integer ``codes`` of width ``bits`` into bytes.
 
     Guarantees: the output has ``rows * row_bytes(cols, bits)`` bytes; ``unpack`` of it with
     the same shape returns the codes exactly. Raises ``ValueError`` for an unsupported width,
     a non-integer array, or any code outside the narrow symmetric range
-    ``[-(2**(bits-1)-1), 2**(bits-1)-1]``.
+    ``[-(2**(bits-1)-1), 2**(bits-1)-1]``. Vectorised uint8 arithmetic, no Python loop over
+    elements.
     """
     per, nb = group_size(bits)
     a = _as_rows(codes)
@@ -58,17 +69,30 @@ def pack(codes: np.ndarray, bits: int) -> bytes:
         lo, hi = int(a.min()), int(a.max())
         if lo < -qm or hi > qm:
             raise ValueError(f"code out of range for INT{bits}: [{lo}, {hi}] not within [{-qm}, {qm}]")
-    rows, cols = a.shape
-    ngroups = -(-cols // per)
-    padded = np.zeros((rows, ngroups * per), dtype=np.int64)
-    padded[:, :cols] = a
-    u = (padded & ((1 << bits) - 1)).astype(np.uint32).reshape(rows, ngroups, per)
-    shifts = (np.arange(per, dtype=np.uint32) * bits)
-    g = np.bitwise_or.reduce(u << shifts, axis=2) if per > 1 else u[..., 0]
-    out = np.empty((rows, ngroups, nb), dtype=np.uint8)
-    for j in range(nb):
-        out[..., j] = (g >> np.uint32(8 * j)) & np.uint32(0xFF)
+    if a.size == 0:
+        return bytes(a.shape[0] * row_bytes(a.shape[1], bits))
+    u = _pad_cols(np.ascontiguousarray(a, dtype=np.int8), per).view(np.uint8)
+    if bits == 8:
+        return u.tobytes()
+    if bits == 4:
+        u = u & np.uint8(0x0F)
+        return (u[:, 0::2] | (u[:, 1::2] << 4)).tobytes()
+    if bits == 2:
+        u = u & np.uint8(0x03)
+        return (u[:, 0::4] | (u[:, 1::4] << 2) | (u[:, 2::4] << 4) | (u[:, 3::4] << 6)).tobytes()
+    # INT6: 4 codes (a, b, c, d) -> 3 bytes of the 24-bit little-endian value a | b<<6 | c<<12 | d<<18
+    u = u & np.uint8(0x3F)
+    w0, w1, w2, w3 = u[:, 0::4], u[:, 1::4], u[:, 2::4], u[:, 3::4]
+    out = np.empty((u.shape[0], w0.shape[1], 3), dtype=np.uint8)
+    out[..., 0] = w0 | (w1 << 6)
+    out[..., 1] = (w1 >> 2) | (w2 << 4)
+    out[..., 2] = (w2 >> 4) | (w3 << 2)
     return out.tobytes()
+
+
+def _sx(v: np.ndarray, bits: int) -> np.ndarray:
+    """Sign-extend the low ``bits`` of uint8 ``v`` to int8 (shift up, arithmetic shift down)."""
+    return (v << np.uint8(8 - bits)).view(np.int8) >> np.int8(8 - bits)
 
 
 def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, shape) -> np.ndarray:
@@ -86,16 +110,33 @@ def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, shape) 
         rows, cols = shape[0], int(np.prod(shape[1:]))
     ngroups = -(-cols // per)
     need = rows * ngroups * nb
-    buf = np.frombuffer(bytes(data) if not isinstance(data, np.ndarray) else data.tobytes(), dtype=np.uint8)
+    if isinstance(data, np.ndarray):
+        buf = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    else:
+        buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size != need:
         raise ValueError(f"packed INT{bits} data for shape {shape} needs {need} bytes, got {buf.size}")
-    b = buf.reshape(rows, ngroups, nb).astype(np.uint32)
-    g = np.zeros((rows, ngroups), dtype=np.uint32)
-    for j in range(nb):
-        g |= b[..., j] << np.uint32(8 * j)
-    shifts = np.arange(per, dtype=np.uint32) * bits
-    u = (g[..., None] >> shifts) & np.uint32((1 << bits) - 1)
-    s = u.astype(np.int16)
-    s = np.where(s >= (1 << (bits - 1)), s - (1 << bits), s)
-    out = s.reshape(rows, ngroups * per)[:, :cols].astype(np.int8)
-    return out.reshape(shape)
+    b = buf.reshape(rows, ngroups, nb)
+    out = np.empty((rows, ngroups, per), dtype=np.int8)
+    if bits == 8:
+        out[...] = b.view(np.int8)
+    elif bits == 4:
+        x = b[..., 0]
+        out[..., 0] = _sx(x, 4)
+        out[..., 1] = x.view(np.int8) >> np.int8(4)
+    elif bits == 2:
+        x = b[..., 0]
+        out[..., 0] = _sx(x, 2)
+        out[..., 1] = _sx(x >> np.uint8(2), 2)
+        out[..., 2] = _sx(x >> np.uint8(4), 2)
+        out[..., 3] = x.view(np.int8) >> np.int8(6)
+    else:
+        b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+        out[..., 0] = _sx(b0, 6)
+        out[..., 1] = _sx((b0 >> np.uint8(6)) | (b1 << np.uint8(2)), 6)
+        out[..., 2] = _sx((b1 >> np.uint8(4)) | (b2 << np.uint8(4)), 6)
+        out[..., 3] = b2.view(np.int8) >> np.int8(2)
+    res = out.reshape(rows, ngroups * per)
+    if ngroups * per != cols:
+        res = res[:, :cols]
+    return np.ascontiguousarray(res).reshape(shape)
