@@ -70,6 +70,9 @@ def convert_model(model_path: str | Path, out_dir: str | Path, opts: ConvertOpti
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "calib", None) or getattr(args, "target", None):   # executable model (pyquant.pipeline)
+        from pyquant.commands.evaluate import run_convert_executable
+        return run_convert_executable(args)
     opts = ConvertOptions(criteria=criteria_from_args(args), quiet=args.quiet)
     convert_model(args.model, args.output, opts)
     return 0
@@ -81,4 +84,6 @@ def add_parser(sub) -> None:
     add_selection_args(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory (replaced atomically)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stdout")
+    from pyquant.commands.evaluate import add_integer_args
+    add_integer_args(p)
     p.set_defaults(func=run)

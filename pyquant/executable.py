@@ -1,0 +1,445 @@
+"""Executable (sequential) float models imported from ONNX or npz.
+
+An :class:`ExecModel` is a chain of matrix-product layers (dense or conv), each with an
+optional fused ReLU and an optional pooling, in execution order. It is what the integer
+pipeline quantizes (:mod:`pyquant.calibrate`) and what :func:`pyquant.infer.infer_float` runs.
+
+Supported ONNX operators (a single chain from the graph input to the graph output):
+
+- ``Gemm`` (``transA = 0``; ``alpha``/``beta``/``transB`` honoured), ``MatMul`` with a constant
+  ``[K, N]`` operand, optionally followed by ``Add`` of a constant bias;
+- ``Conv`` (2-D, ``group = 1``, ``dilations = 1``, any stride and explicit padding,
+  ``auto_pad`` NOTSET/VALID/SAME_UPPER/SAME_LOWER);
+- ``BatchNormalization`` directly after a Conv/Gemm/MatMul: folded into it
+  (``a = gamma / sqrt(var + eps)``; ``W' = a·W`` per output row, ``b' = a·(b − mean) + beta``);
+- ``Relu`` (fused into the preceding layer; also allowed after a MaxPool, which commutes with it);
+- ``MaxPool`` / ``AveragePool`` with a square kernel, no padding, ``ceil_mode = 0``
+  (``count_include_pad`` is irrelevant without padding), after a conv layer;
+- ``Flatten`` / ``Reshape`` to ``[N, -1]`` between the conv part and the dense part;
+- ``Identity``, ``Dropout`` (inference: no-ops).
+
+Anything else raises :class:`~pyquant.errors.InputError` listing every unsupported operator.
+
+The npz form: arrays ``<name>.weight`` (``[out, in]`` or ``[out, in, kh, kw]``), optional
+``<name>.bias``, in file order, all dense unless a 4-D weight; layers get a ReLU except the last.
+Such a model needs ``input_shape`` metadata for convs and is mostly useful for MLPs.
+
+Weights are kept in the canonical layout of docs/FORMAT.md section 2 (``[M, K]``, conv columns
+in ``(c, ky, kx)`` order). A dense layer fed by a flattened conv feature map keeps ONNX's
+CHW column order here and records ``flatten_chw``; the integer pipeline permutes its columns
+to HWC (docs/FORMAT.md section 4, "Flatten").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pyquant.errors import InputError
+
+
+@dataclass
+class FloatLayer:
+    """One matrix-product layer of an executable model (float64 weights)."""
+
+    name: str
+    tensor: str
+    op: str                      # ONNX op type of the layer (Gemm, MatMul, Conv)
+    kind: str                    # "dense" | "conv"
+    w: np.ndarray                # canonical [M, K]
+    b: np.ndarray                # [M]
+    shape: tuple[int, ...]       # original weight shape (canonical orientation)
+    relu: bool = False
+    pool: str = "none"           # none | max | avg
+    pool_k: int = 0
+    pool_stride: int = 0
+    geom: dict | None = None     # conv geometry (docs/FORMAT.md section 5 field names)
+    flatten_chw: tuple[int, int, int] | None = None   # dense fed by a flattened C,H,W map
+    folded: list[str] = field(default_factory=list)   # names of BN nodes folded into it
+
+    @property
+    def rows(self) -> int:
+        return int(self.w.shape[0])
+
+    @property
+    def cols(self) -> int:
+        return int(self.w.shape[1])
+
+    def out_hwc(self) -> tuple[int, int, int]:
+        """Output activation shape (H, W, C) after pooling (dense: (1, 1, M))."""
+        if self.kind == "dense":
+            return (1, 1, self.rows)
+        g = self.geom or {}
+        h, w = g["out_h"], g["out_w"]
+        if self.pool != "none":
+            h = (h - self.pool_k) // self.pool_stride + 1
+            w = (w - self.pool_k) // self.pool_stride + 1
+        return (h, w, self.rows)
+
+
+@dataclass
+class ExecModel:
+    """A sequential executable model. ``input_chw`` is (C, H, W); an MLP input is (K, 1, 1)."""
+
+    layers: list[FloatLayer]
+    input_chw: tuple[int, int, int]
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        c, h, w = self.input_chw
+        return c * h * w
+
+    @property
+    def output_size(self) -> int:
+        h, w, c = self.layers[-1].out_hwc()
+        return h * w * c
+
+    @property
+    def is_conv_input(self) -> bool:
+        return self.layers[0].kind == "conv"
+
+
+def _attr(node, name: str, default=None):
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _constants(graph) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    consts: dict[str, np.ndarray] = {}
+    for t in graph.initializer:
+        consts[t.name] = numpy_helper.to_array(t)
+    for n in graph.node:
+        if n.op_type == "Constant":
+            v = _attr(n, "value")
+            if v is not None:
+                consts[n.output[0]] = numpy_helper.to_array(v)
+            else:
+                for k in ("value_float", "value_int"):
+                    x = _attr(n, k)
+                    if x is not None:
+                        consts[n.output[0]] = np.asarray(x)
+    # Identity / Cast of constants are constants too
+    changed = True
+    while changed:
+        changed = False
+        for n in graph.node:
+            if n.op_type in ("Identity", "Cast") and n.input and n.input[0] in consts \
+                    and n.output[0] not in consts:
+                a = consts[n.input[0]]
+                if n.op_type == "Cast":
+                    from onnx import helper
+                    a = a.astype(helper.tensor_dtype_to_np_dtype(_attr(n, "to")))
+                consts[n.output[0]] = a
+                changed = True
+    return consts
+
+
+def _f64(a: np.ndarray, where: str) -> np.ndarray:
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"{where}: weight has non-float dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{where}: weight contains NaN or Inf")
+    return a
+
+
+def _conv_geom(node, w: np.ndarray, in_chw: tuple[int, int, int], where: str) -> dict:
+    c, h, wd = in_chw
+    kh, kw = int(w.shape[2]), int(w.shape[3])
+    if int(w.shape[1]) != c:
+        raise InputError(f"{where}: Conv {node.name!r} expects {w.shape[1]} input channels, gets {c}")
+    st = list(_attr(node, "strides", [1, 1]))
+    dil = list(_attr(node, "dilations", [1, 1]))
+    if any(d != 1 for d in dil):
+        raise InputError(f"{where}: Conv {node.name!r} has dilations {dil}; only 1 is supported")
+    auto = _attr(node, "auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto in ("NOTSET", ""):
+        pads = list(_attr(node, "pads", [0, 0, 0, 0]))
+    elif auto == "VALID":
+        pads = [0, 0, 0, 0]
+    else:
+        pads = []
+        for size, k, s in ((h, kh, st[0]), (wd, kw, st[1])):
+            out = -(-size // s)
+            tot = max(0, (out - 1) * s + k - size)
+            small, big = tot // 2, tot - tot // 2
+            pads.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        pads = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+    pt, pl, pb, pr = (int(p) for p in pads)
+    oh = (h + pt + pb - kh) // st[0] + 1
+    ow = (wd + pl + pr - kw) // st[1] + 1
+    if oh < 1 or ow < 1:
+        raise InputError(f"{where}: Conv {node.name!r} output would be empty")
+    return {"in_h": h, "in_w": wd, "in_c": c, "kh": kh, "kw": kw, "stride_h": int(st[0]),
+            "stride_w": int(st[1]), "pad_top": pt, "pad_left": pl, "pad_bottom": pb, "pad_right": pr,
+            "out_h": oh, "out_w": ow}
+
+
+def _input_chw(graph, consts: dict) -> tuple[str, tuple[int, ...] | None]:
+    ins = [i for i in graph.input if i.name not in consts]
+    if len(ins) != 1:
+        raise InputError(f"graph has {len(ins)} non-constant inputs; an executable model needs exactly 1")
+    dims = []
+    for d in ins[0].type.tensor_type.shape.dim:
+        dims.append(d.dim_value if d.HasField("dim_value") else None)
+    return ins[0].name, tuple(dims) if dims else None
+
+
+def load_onnx(path: str | os.PathLike) -> ExecModel:
+    """Import a sequential ONNX model; raise :class:`InputError` listing unsupported operators."""
+    import onnx
+
+    p = Path(path)
+    try:
+        model = onnx.load(str(p))
+    except FileNotFoundError:
+        raise InputError(f"{p}: file not found") from None
+    except Exception as e:  # noqa: BLE001 - any protobuf/parse failure is bad input
+        raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
+    g = model.graph
+    where = str(p)
+    consts = _constants(g)
+    meta = {e.key: e.value for e in model.metadata_props}
+    supported = {"Gemm", "MatMul", "Add", "Conv", "BatchNormalization", "Relu", "MaxPool",
+                 "AveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Cast"}
+    bad = sorted({n.op_type for n in g.node if n.op_type not in supported})
+    if bad:
+        raise InputError(f"{where}: not executable: unsupported operator(s) {', '.join(bad)} "
+                         "(supported: Gemm, MatMul[+Add], Conv, BatchNormalization, Relu, MaxPool, "
+                         "AveragePool, Flatten, Reshape)")
+    in_name, dims = _input_chw(g, consts)
+    if dims is None or len(dims) not in (2, 4) or any(d is None for d in dims[1:]):
+        raise InputError(f"{where}: input {in_name!r} needs a static shape [N, K] or [N, C, H, W], got {dims}")
+    in_chw = (int(dims[1]), 1, 1) if len(dims) == 2 else (int(dims[1]), int(dims[2]), int(dims[3]))
+
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        if n.op_type == "Constant":
+            continue
+        for i in n.input:
+            if i and i not in consts:
+                consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in g.output}
+    if len(outputs) != 1:
+        raise InputError(f"{where}: graph has {len(outputs)} outputs; an executable model needs exactly 1")
+
+    layers: list[FloatLayer] = []
+    cur = in_name
+    shape_chw = in_chw          # current activation as (C, H, W) (dense: (K, 1, 1))
+    flat = len(dims) == 2       # activation is [N, K]
+    pending_flatten: tuple[int, int, int] | None = None
+    last_was_pool = False
+    used: set[str] = set()
+    while cur not in outputs:
+        nxt = consumers.get(cur, [])
+        if len(nxt) != 1:
+            raise InputError(f"{where}: tensor {cur!r} feeds {len(nxt)} nodes; only a single chain is executable")
+        n = nxt[0]
+        used.add(id(n))
+        op = n.op_type
+        nm = n.name or n.output[0]
+        cin = [i for i in n.input if i and i not in consts]
+        if cin != [cur]:
+            raise InputError(f"{where}: node {nm!r} ({op}) has several non-constant inputs; not sequential")
+        last = layers[-1] if layers else None
+        if op in ("Gemm", "MatMul"):
+            if op == "Gemm":
+                if _attr(n, "transA", 0):
+                    raise InputError(f"{where}: Gemm {nm!r} with transA=1 is not supported")
+                b_name = n.input[1]
+                if b_name not in consts:
+                    raise InputError(f"{where}: Gemm {nm!r} has a non-constant weight")
+                bm = _f64(consts[b_name], f"{where}: {b_name}")
+                w = (bm if _attr(n, "transB", 0) else bm.T) * float(_attr(n, "alpha", 1.0))
+                bias = np.zeros(w.shape[0])
+                if len(n.input) > 2 and n.input[2]:
+                    c = _f64(consts[n.input[2]], f"{where}: {n.input[2]}") * float(_attr(n, "beta", 1.0))
+                    bias = np.broadcast_to(c.reshape(-1), (w.shape[0],)).copy()
+            else:
+                b_name = n.input[1]
+                if b_name not in consts or consts[b_name].ndim != 2:
+                    raise InputError(f"{where}: MatMul {nm!r} needs a constant 2-D [K, N] operand")
+                w = _f64(consts[b_name], f"{where}: {b_name}").T.copy()
+                bias = np.zeros(w.shape[0])
+            k = shape_chw[0] * shape_chw[1] * shape_chw[2]
+            if not flat and pending_flatten is None:
+                raise InputError(f"{where}: {op} {nm!r} applied to a 4-D feature map without Flatten")
+            if w.shape[1] != k:
+                raise InputError(f"{where}: {op} {nm!r} weight has {w.shape[1]} inputs, activation has {k}")
+            layers.append(FloatLayer(name=nm, tensor=b_name, op=op, kind="dense", w=w, b=bias,
+                                     shape=tuple(w.shape), flatten_chw=pending_flatten))
+            pending_flatten = None
+            shape_chw = (w.shape[0], 1, 1)
+            flat = True
+            last_was_pool = False
+        elif op == "Conv":
+            if flat:
+                raise InputError(f"{where}: Conv {nm!r} applied to a flat activation")
+            if int(_attr(n, "group", 1)) != 1:
+                raise InputError(f"{where}: Conv {nm!r} has group={_attr(n, 'group')}; only group=1 is "
+                                 "executable (grouped/depthwise convs: analysis only)")
+            wt = _f64(consts.get(n.input[1]), f"{where}: {n.input[1]}") if n.input[1] in consts else None
+            if wt is None or wt.ndim != 4:
+                raise InputError(f"{where}: Conv {nm!r} needs a constant 4-D weight (2-D conv only)")
+            geom = _conv_geom(n, wt, shape_chw, where)
+            bias = np.zeros(wt.shape[0])
+            if len(n.input) > 2 and n.input[2]:
+                bias = _f64(consts[n.input[2]], f"{where}: {n.input[2]}").reshape(-1)
+            layers.append(FloatLayer(name=nm, tensor=n.input[1], op="Conv", kind="conv",
+                                     w=wt.reshape(wt.shape[0], -1).copy(), b=bias.copy(),
+                                     shape=tuple(int(s) for s in wt.shape), geom=geom))
+            shape_chw = (int(wt.shape[0]), geom["out_h"], geom["out_w"])
+            last_was_pool = False
+        elif op == "Add":
+            c = [consts[i] for i in n.input if i in consts]
+            if last is None or last.op != "MatMul" or last.relu or len(c) != 1 or c[0].size != last.rows:
+                raise InputError(f"{where}: Add {nm!r} is not a bias add after MatMul")
+            last.b = last.b + _f64(c[0], f"{where}: {nm}").reshape(-1)
+        elif op == "BatchNormalization":
+            if last is None or last.relu or last.pool != "none" or last_was_pool:
+                raise InputError(f"{where}: BatchNormalization {nm!r} must directly follow a Conv/Gemm")
+            gam, bet, mean, var = (_f64(consts[i], f"{where}: {i}").reshape(-1) for i in n.input[1:5])
+            eps = float(_attr(n, "epsilon", 1e-5))
+            a = gam / np.sqrt(var + eps)
+            last.w = last.w * a[:, None]
+            last.b = a * (last.b - mean) + bet
+            last.folded.append(nm)
+        elif op == "Relu":
+            if last is None or last.relu or (last.pool == "avg"):
+                raise InputError(f"{where}: Relu {nm!r} does not follow a layer (or follows an AveragePool)")
+            last.relu = True
+        elif op in ("MaxPool", "AveragePool"):
+            if last is None or last.kind != "conv" or last.pool != "none":
+                raise InputError(f"{where}: {op} {nm!r} must follow a conv layer (one pool per layer)")
+            k = list(_attr(n, "kernel_shape", []))
+            s = list(_attr(n, "strides", k))
+            pads = list(_attr(n, "pads", [0, 0, 0, 0]))
+            if len(k) != 2 or k[0] != k[1] or len(s) != 2 or s[0] != s[1] or any(pads) \
+                    or _attr(n, "ceil_mode", 0) or any(d != 1 for d in _attr(n, "dilations", [1, 1])):
+                raise InputError(f"{where}: {op} {nm!r}: only square kernels, equal strides, no padding, "
+                                 "ceil_mode=0 are supported")
+            last.pool = "max" if op == "MaxPool" else "avg"
+            last.pool_k, last.pool_stride = int(k[0]), int(s[0])
+            c, h, w_ = shape_chw
+            oh, ow = (h - k[0]) // s[0] + 1, (w_ - k[0]) // s[0] + 1
+            if oh < 1 or ow < 1:
+                raise InputError(f"{where}: {op} {nm!r} output would be empty")
+            shape_chw = (c, oh, ow)
+            last_was_pool = True
+        elif op in ("Flatten", "Reshape"):
+            if op == "Reshape":
+                tgt = consts.get(n.input[1]) if len(n.input) > 1 else None
+                k = shape_chw[0] * shape_chw[1] * shape_chw[2]
+                if tgt is None or tgt.size != 2 or int(tgt.reshape(-1)[1]) not in (-1, k):
+                    raise InputError(f"{where}: Reshape {nm!r} must reshape to [N, -1]")
+            elif int(_attr(n, "axis", 1)) != 1:
+                raise InputError(f"{where}: Flatten {nm!r} must use axis=1")
+            if not flat:
+                pending_flatten = shape_chw
+                flat = True
+                shape_chw = (shape_chw[0] * shape_chw[1] * shape_chw[2], 1, 1)
+        elif op in ("Identity", "Dropout", "Cast"):
+            pass
+        else:  # pragma: no cover - filtered above
+            raise InputError(f"{where}: unsupported operator {op}")
+        cur = n.output[0]
+    if not layers:
+        raise InputError(f"{where}: no Gemm/MatMul/Conv layer found")
+    if pending_flatten is not None or not flat:
+        raise InputError(f"{where}: the model must end with a dense layer (output {shape_chw})")
+    extra = [n.op_type for n in g.node if id(n) not in used and n.op_type not in ("Constant",)
+             and not (n.op_type in ("Identity", "Cast") and n.output[0] in consts)]
+    if extra:
+        raise InputError(f"{where}: nodes off the main chain ({', '.join(sorted(set(extra)))}); "
+                         "only a single sequential chain is executable")
+    for ly in layers:
+        if not np.all(np.isfinite(ly.w)) or not np.all(np.isfinite(ly.b)):
+            raise InputError(f"{where}: layer {ly.name!r} has non-finite weights after folding")
+    return ExecModel(layers=layers, input_chw=in_chw, source=str(p), metadata=meta)
+
+
+def load_npz(path: str | os.PathLike) -> ExecModel:
+    """Import an MLP from npz: ``<name>.weight`` [out, in] (+ ``<name>.bias``) in file order."""
+    p = Path(path)
+    try:
+        z = np.load(str(p), allow_pickle=False)
+        keys = list(z.keys())
+        arrays = {k: z[k] for k in keys}
+    except FileNotFoundError:
+        raise InputError(f"{p}: file not found") from None
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"{p}: not a readable npz ({type(e).__name__})") from None
+    names = [k[:-len(".weight")] for k in keys if k.endswith(".weight")]
+    if not names:
+        names = [k for k in keys if not k.endswith(".bias")]
+    layers = []
+    for nm in names:
+        wk = f"{nm}.weight" if f"{nm}.weight" in arrays else nm
+        w = _f64(arrays[wk], f"{p}: {wk}")
+        if w.ndim != 2:
+            raise InputError(f"{p}: {wk} has shape {w.shape}; the npz form executes dense layers only")
+        b = arrays.get(f"{nm}.bias")
+        b = np.zeros(w.shape[0]) if b is None else _f64(b, f"{p}: {nm}.bias").reshape(-1)
+        if b.size != w.shape[0]:
+            raise InputError(f"{p}: {nm}.bias has {b.size} entries, weight has {w.shape[0]} rows")
+        if layers and layers[-1].rows != w.shape[1]:
+            raise InputError(f"{p}: {wk} takes {w.shape[1]} inputs but the previous layer gives {layers[-1].rows}")
+        layers.append(FloatLayer(name=nm, tensor=wk, op="Gemm", kind="dense", w=w, b=b,
+                                 shape=tuple(w.shape), relu=True))
+    if not layers:
+        raise InputError(f"{p}: no weights found")
+    layers[-1].relu = False
+    return ExecModel(layers=layers, input_chw=(layers[0].cols, 1, 1), source=str(p))
+
+
+def load_executable(path: str | os.PathLike) -> ExecModel:
+    """Load ``.onnx`` or ``.npz`` as an executable model (see module doc)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    suf = p.suffix.lower()
+    if suf == ".onnx":
+        return load_onnx(p)
+    if suf == ".npz":
+        return load_npz(p)
+    raise InputError(f"{p}: unsupported model type {suf or '(none)'} (expected .onnx or .npz)")
+
+
+def data_file(model: ExecModel, key: str) -> Path | None:
+    """The data file named by the model's ``pyquant.data.<key>`` metadata (relative to the model)."""
+    v = model.metadata.get(f"pyquant.data.{key}")
+    if not v or not model.source:
+        return None
+    f = Path(model.source).parent / v
+    return f if f.exists() else None
+
+
+def weight_items(model: ExecModel) -> list[tuple]:
+    """``(name, tensor, op, kind, w[M,K], shape)`` items for :func:`pyquant.analysis.analyze_weights`."""
+    return [(ly.name, ly.tensor, ly.op, ly.kind, ly.w, ly.shape) for ly in model.layers]
+
+
+def macs_per_sample(model: ExecModel) -> list[int]:
+    """Multiply-accumulates of each layer for one input sample."""
+    out = []
+    for ly in model.layers:
+        n = 1 if ly.kind == "dense" else ly.geom["out_h"] * ly.geom["out_w"]
+        out.append(n * ly.rows * ly.cols)
+    return out
+
+
+__all__ = ["FloatLayer", "ExecModel", "load_onnx", "load_npz", "load_executable", "data_file",
+           "weight_items", "macs_per_sample"]

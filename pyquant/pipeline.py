@@ -1,0 +1,135 @@
+"""Model-level flow: executable conversion, precision plans and their evaluation.
+
+Used by ``pyquant convert/analyze --calib/--target`` and ``pyquant evaluate``:
+
+- :func:`load_splits` finds the calibration / held-out / test data (explicit files, or the
+  ``pyquant.data.*`` metadata of the bundled examples, or halves of the calibration file);
+- :func:`make_plans` builds the ``snr`` plan (the per-layer gate with the given criteria) and
+  accuracy-aware plans (:mod:`pyquant.search`);
+- :func:`convert_executable` writes an executable model directory for one plan;
+- :func:`evaluate_plan` measures a plan on labelled data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pyquant.calibrate import PlanBuilder, load_data_file
+from pyquant.errors import InputError
+from pyquant.executable import ExecModel, data_file, load_executable
+from pyquant.infer import infer_float, infer_quantized
+from pyquant.layerfiles import write_model_dir
+from pyquant.search import (Split, Target, avg_bits, cycles, output_snr_db, search, split_calibration,
+                            weight_bytes)
+
+
+@dataclass
+class Data:
+    calib: np.ndarray
+    heldout: Split
+    calib_file: str
+    heldout_file: str
+
+
+def load_calib(model: ExecModel, calib: str | os.PathLike | None, holdout: str | os.PathLike | None = None) -> Data:
+    """Calibration inputs and the held-out split (see module doc). InputError when none is found."""
+    cpath = Path(calib) if calib else data_file(model, "calib")
+    if cpath is None:
+        raise InputError(f"{model.source}: integer conversion needs calibration inputs: --calib FILE.npy")
+    x = load_data_file(cpath, model)
+    hpath = Path(holdout) if holdout else (data_file(model, "heldout") if not calib else None)
+    if hpath is not None:
+        hx, hy = load_data_file(hpath, model, labels=True)
+        hfile = str(hpath)
+    else:
+        x, hx = split_calibration(x)
+        hy, hfile = None, f"{cpath} (odd samples)"
+    return Data(calib=x, heldout=Split(hx, hy).bind(model), calib_file=str(cpath), heldout_file=hfile)
+
+
+@dataclass
+class Plan:
+    name: str
+    bits: list[int]
+    budget: float | None = None
+    target: str | None = None
+    objective: str = "bytes"
+    search: dict = field(default_factory=dict)
+
+
+def make_plans(builder: PlanBuilder, data: Data, targets: list[Target], objective: str = "bytes",
+               include_snr: bool = True) -> list[Plan]:
+    """The ``snr`` plan (per-layer gate) and one searched plan per target."""
+    plans = []
+    if include_snr:
+        plans.append(Plan("snr", builder.snr_bits()))
+    calib = Split(data.calib).bind(builder.model)
+    for t in targets:
+        r = search(builder, t, calib, data.heldout, objective)
+        plans.append(Plan(t.label if objective == "bytes" else f"{t.label};cycles", r.bits, t.budget,
+                          "accuracy-drop" if t.accuracy_drop is not None else "output-snr", objective,
+                          {"calibration": r.calib, "heldout": r.heldout, "budget_met_heldout": r.met,
+                           "backed_off": r.backed_off, "steps": r.steps, "sensitivity": r.sensitivity,
+                           "calib_file": data.calib_file, "heldout_file": data.heldout_file}))
+    return plans
+
+
+def plan_summary(builder: PlanBuilder, p: Plan) -> dict:
+    return {"name": p.name, "budget": p.budget, "target": p.target, "objective": p.objective,
+            "avg_bits": avg_bits(builder, p.bits), "weight_bytes": weight_bytes(builder, p.bits),
+            "cycles_per_sample": cycles(builder, p.bits),
+            "bits": {n: int(b) for n, b in zip(builder.names, p.bits)}}
+
+
+def evaluate_plan(builder: PlanBuilder, p: Plan, x: np.ndarray, y: np.ndarray | None,
+                  f: np.ndarray | None = None) -> dict:
+    """Plan summary + integer accuracy and output SNR (vs float) on ``x`` (``y`` may be None)."""
+    layers = builder.build(p.bits)
+    q = infer_quantized(({"input": {"scale": builder.scales.input}}, layers), x)
+    f = infer_float(builder.model, x) if f is None else f
+    d = plan_summary(builder, p)
+    d["integer_accuracy"] = float(np.mean(q.argmax(1) == y)) if y is not None else None
+    d["agreement"] = float(np.mean(q.argmax(1) == f.argmax(1)))
+    d["output_snr_db"] = output_snr_db(f, q)
+    if p.search:
+        d["search"] = {k: v for k, v in p.search.items() if k not in ("steps", "sensitivity")}
+    return d
+
+
+def convert_executable(model_path: str | os.PathLike, out_dir: str | os.PathLike, crit=None,
+                       calib: str | None = None, targets: list[Target] | None = None,
+                       objective: str = "bytes", holdout: str | None = None,
+                       bits_override: dict[str, int] | None = None) -> tuple[list, dict, PlanBuilder, Plan]:
+    """Write an executable model directory (``model.json`` execution fields, docs/FORMAT.md 7).
+
+    Widths: the searched plan for ``targets`` when given, else the per-layer gate; then
+    ``bits_override`` (per layer name) on top. Returns ``(layers, info, builder, plan)``.
+    """
+    model = load_executable(model_path)
+    data = load_calib(model, calib, holdout)
+    builder = PlanBuilder(model, data.calib, crit)
+    if targets:
+        plan = make_plans(builder, data, targets, objective, include_snr=False)[0]
+    else:
+        plan = Plan("snr", builder.snr_bits())
+    bits = list(plan.bits)
+    for name, b in (bits_override or {}).items():
+        if name not in builder.names:
+            raise InputError(f"{model_path}: bits override names unknown layer {name!r}")
+        bits[builder.names.index(name)] = int(b)
+    layers = builder.build(bits)
+    info = builder.info(layers, criteria=builder.crit.as_dict(), plan=plan_summary(builder, Plan(
+        plan.name, bits, plan.budget, plan.target, plan.objective)),
+        calibration={"method": builder.scales.method, "samples": builder.scales.samples,
+                     "file": os.path.basename(data.calib_file)})
+    from pyquant.analysis import layer_row, summarize
+
+    info["summary"] = summarize([layer_row(r) for r in layers])
+    if plan.search:
+        info["plan"]["search"] = {k: v for k, v in plan.search.items() if k not in ("steps", "sensitivity")}
+    write_model_dir(out_dir, layers, info)
+    return layers, info, builder, plan
