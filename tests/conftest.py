@@ -52,3 +52,47 @@ def silero_vad_onnx() -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+def build_small_onnx(path: Path, seed: int = 0, zero_layer: bool = False) -> Path:
+    """A small Conv + Relu + Flatten + Gemm + Relu + Gemm model (weights in initializers)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    wc = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    w1 = rng.standard_normal((16, 4 * 6 * 6)).astype(np.float32)
+    w2 = (np.zeros((10, 16)) if zero_layer else rng.standard_normal((10, 16))).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "conv.w", "conv.b"], ["c"], name="conv1"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc1.w"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["hr"]),
+             helper.make_node("Gemm", ["hr", "fc2.w"], ["y"], name="fc2", transB=1)]
+    g = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+                          [numpy_helper.from_array(wc, "conv.w"),
+                           numpy_helper.from_array(np.zeros(4, np.float32), "conv.b"),
+                           numpy_helper.from_array(w1, "fc1.w"), numpy_helper.from_array(w2, "fc2.w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return path
+
+
+@pytest.fixture
+def small_onnx(tmp_path) -> Path:
+    return build_small_onnx(tmp_path / "small.onnx")
+
+
+@pytest.fixture
+def small_npz(tmp_path) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    p = tmp_path / "small.npz"
+    np.savez(p, dense=rng.standard_normal((8, 5)).astype(np.float32),
+             conv=rng.standard_normal((3, 2, 3, 3)), zero=np.zeros((4, 4), np.float32),
+             ternary=np.array([[0.5, -0.5, 0.0], [0.5, 0.5, -0.5]], np.float16))
+    return p
