@@ -14,5 +14,15 @@ __all__ = [
     "pack", "unpack", "row_bytes", "group_size",
     "QMAX", "qmax", "quantize", "snr_db", "in_range", "scale_maxabs",
     "requantize", "layer_int", "quantize_multiplier",
+    "infer_float", "infer_int",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy exports of the inference API (``pyquant.infer_float``, ``pyquant.infer_int``)."""
+    if name in ("infer_float", "infer_int"):
+        from pyquant import infer
+
+        return getattr(infer, name)
+    raise AttributeError(f"module 'pyquant' has no attribute {name!r}")

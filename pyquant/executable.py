@@ -243,6 +243,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
     pending_flatten: tuple[int, int, int] | None = None
     last_was_pool = False
     used: set[str] = set()
+    node_index = {id(n): i for i, n in enumerate(g.node)}
     while cur not in outputs:
         nxt = consumers.get(cur, [])
         if len(nxt) != 1:
@@ -250,7 +251,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         n = nxt[0]
         used.add(id(n))
         op = n.op_type
-        nm = n.name or n.output[0]
+        nm = n.name or f"{n.op_type}_{node_index[id(n)] + 1}"   # as pyquant.onnx_io names layers
         cin = [i for i in n.input if i and i not in consts]
         if cin != [cur]:
             raise InputError(f"{where}: node {nm!r} ({op}) has several non-constant inputs; not sequential")

@@ -120,13 +120,18 @@ def pool_float(y: np.ndarray, kind: str, k: int, s: int) -> np.ndarray:
 # --------------------------------------------------------------------------- float
 
 
-def infer_float(model: ExecModel, x: np.ndarray, return_intermediates: bool = False):
-    """Float64 inference of ``model`` on ``x`` (``[N, C·H·W]`` or ``[N, C, H, W]``).
+def infer_float(model: ExecModel | str | os.PathLike, x: np.ndarray, return_intermediates: bool = False):
+    """Float64 inference of ``model`` (an ExecModel, or a ``.onnx``/``.npz`` path) on ``x``
+    (``[N, C·H·W]`` or ``[N, C, H, W]``).
 
     Returns the last layer's output ``[N, M]``; with ``return_intermediates`` also a list with,
     per layer, ``{"name", "y": [N, P, M] (after ReLU, before pooling), "out": [N, H·W·C]}``.
     Equal (to float rounding) to running the ONNX graph.
     """
+    if isinstance(model, (str, os.PathLike)):
+        from pyquant.executable import load_executable
+
+        model = load_executable(model)
     a = to_hwc(x, model.input_chw).astype(np.float64)
     inter = []
     for ly in model.layers:

@@ -41,7 +41,7 @@ def load_calib(model: ExecModel, calib: str | os.PathLike | None, holdout: str |
     if cpath is None:
         raise InputError(f"{model.source}: integer conversion needs calibration inputs: --calib FILE.npy")
     x = load_data_file(cpath, model)
-    hpath = Path(holdout) if holdout else (data_file(model, "heldout") if not calib else None)
+    hpath = Path(holdout) if holdout else data_file(model, "heldout")
     if hpath is not None:
         hx, hy = load_data_file(hpath, model, labels=True)
         hfile = str(hpath)
@@ -131,5 +131,57 @@ def convert_executable(model_path: str | os.PathLike, out_dir: str | os.PathLike
     info["summary"] = summarize([layer_row(r) for r in layers])
     if plan.search:
         info["plan"]["search"] = {k: v for k, v in plan.search.items() if k not in ("steps", "sensitivity")}
-    write_model_dir(out_dir, layers, info)
+    curve = tradeoff(builder, data, plan, bits)
+
+    def extra(tmp: Path) -> None:
+        import json
+
+        (tmp / TRADEOFF_NAME).write_text(json.dumps(_clean(curve), indent=1, allow_nan=False) + "\n")
+
+    write_model_dir(out_dir, layers, info, extra=extra)
     return layers, info, builder, plan
+
+
+TRADEOFF_NAME = "tradeoff.json"
+
+
+def _clean(o):
+    import math
+
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        return float(o) if math.isfinite(o) else None
+    if isinstance(o, np.integer):
+        return int(o)
+    return o
+
+
+def tradeoff(builder: PlanBuilder, data: Data, plan: Plan, bits: list[int]) -> dict:
+    """Accuracy / bits trade-off points on the held-out split: uniform widths, the SNR-gate plan,
+    the search's accepted steps and the chosen plan (``tradeoff.json`` in the model directory)."""
+    from pyquant.search import measure
+
+    split = data.heldout
+    labels = split.y is not None
+    pts = []
+
+    def point(name: str, kind: str, b: list[int]) -> None:
+        m = measure(builder, b, split, labels=True)
+        pts.append({"name": name, "kind": kind, "bits": [int(v) for v in b],
+                    "avg_bits": avg_bits(builder, b), "weight_bytes": weight_bytes(builder, b),
+                    "accuracy": m.get("integer_accuracy"), "agreement": 1.0 - m["disagreement"],
+                    "output_snr_db": m["output_snr_db"]})
+
+    for w in sorted(builder.crit.bits, reverse=True):
+        point(f"all-INT{w}", "uniform", [w] * len(bits))
+    point("snr", "snr", builder.snr_bits())
+    for i, st in enumerate(plan.search.get("steps", [])[1:], start=1):
+        point(f"step {i}", "search", st["bits"])
+    point(plan.name, "chosen", bits)
+    fa = float(np.mean(split.f.argmax(1) == split.y)) if labels else None
+    return {"split": data.heldout_file, "samples": int(len(split.x)), "labels": labels,
+            "float_accuracy": fa, "names": builder.names, "points": pts,
+            "budget": plan.budget, "target": plan.target}

@@ -185,12 +185,21 @@ def run(args: argparse.Namespace) -> int:
     jpath = check_output_path(args.json, "JSON report") if args.json else None
     ppath = check_output_path(args.plot, "plot") if args.plot else None
     src = str(args.model)
-    rows = [layer_row(r) for r in iter_analyze(iter_weights(args.model), crit, keep_codes=False)]
+    ov = plan = None
+    if getattr(args, "target", None):      # accuracy-aware widths (pyquant.search)
+        from pyquant.commands.evaluate import target_plan
+        ov, plan = target_plan(args, crit)
+    rows = [layer_row(r) for r in iter_analyze(iter_weights(args.model), crit, ov, keep_codes=False)]
     summary = summarize(rows)
     if not args.quiet:
         print_report(rows, summary, crit, src)
+        if plan:
+            print(plan["message"])
     if jpath:
-        atomic_write(jpath, to_json_bytes(analysis_doc(src, crit, rows, summary)), "JSON report")
+        doc = analysis_doc(src, crit, rows, summary)
+        if plan:
+            doc["plan"] = plan
+        atomic_write(jpath, to_json_bytes(doc), "JSON report")
     if ppath:
         plot_png(ppath, rows, crit)
     return 0
@@ -203,4 +212,6 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the analysis as JSON")
     p.add_argument("--plot", metavar="PATH.png", help="write a PNG plot (SNR per layer per width)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stdout")
+    from pyquant.commands.evaluate import add_integer_args
+    add_integer_args(p)
     p.set_defaults(func=run)

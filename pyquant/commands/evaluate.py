@@ -166,3 +166,28 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run)
+
+
+def target_plan(args: argparse.Namespace, crit) -> tuple[dict[str, int], dict]:
+    """``analyze --target``: search the widths; return (bits per layer name, plan JSON)."""
+    from pyquant.calibrate import PlanBuilder
+    from pyquant.executable import load_executable
+    from pyquant.pipeline import load_calib, make_plans, plan_summary
+
+    ts = _targets(args)
+    if len(ts) > 1:
+        raise InputError("analyze: give one --target (combine budgets with a comma)")
+    model = load_executable(args.model)
+    d = load_calib(model, args.calib, args.holdout)
+    builder = PlanBuilder(model, d.calib, crit)
+    plan = make_plans(builder, d, ts, args.objective, include_snr=False)[0]
+    doc = plan_summary(builder, plan)
+    doc["search"] = plan.search
+    h = plan.search["heldout"]
+    doc["message"] = (f"accuracy-aware plan {plan.name} (objective {plan.objective}): "
+                      + ", ".join(f"{n}: INT{b}" for n, b in doc["bits"].items())
+                      + f"; {doc['avg_bits']:.2f} bits/weight, {doc['weight_bytes']} bytes; held-out drop "
+                      f"{h['drop']:.4f}, output SNR "
+                      + ("exact" if h["output_snr_db"] is None else f"{h['output_snr_db']:.1f} dB")
+                      + (" (budget met)" if plan.search["budget_met_heldout"] else " (budget NOT met)"))
+    return doc["bits"], doc
