@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pq_accel.h"
+#include "pq_compute.h"
 
 namespace {
 
@@ -90,6 +91,9 @@ extern "C" int pq_accel_call(uint32_t prec, uint32_t rows, uint32_t cols, uint32
     if (!reuse) push_bytes(s_wgt, wgt, wgt_len);
     push_bytes(s_act, reinterpret_cast<const uint8_t*>(x), x_len);
     long under0 = hls::stream_underflows();
+#ifdef PQ_SIM_STATS
+    pq_sim_stats() = PqSimStats{0, 0, 0};
+#endif
     if (!reuse) g_loaded.valid = false;  // a failed load leaves nothing reusable
 
     pq_accel(s_wgt, s_act, s_res, prec, rows, cols, ncols, flags);
@@ -133,4 +137,16 @@ extern "C" uint64_t pq_accel_cycle_estimate(uint32_t prec, uint32_t rows, uint32
     cyc += n1 * ((L + K) + G * group + (L + M));
     cyc += n2 * (2 * (L + K) + G * group + 2 * (L + M));
     return cyc;
+}
+
+extern "C" int pq_accel_sim_stats(uint64_t* out3) {
+#ifdef PQ_SIM_STATS
+    out3[0] = pq_sim_stats().iters;
+    out3[1] = pq_sim_stats().entries;
+    out3[2] = pq_sim_stats().mac_entries;
+    return 0;
+#else
+    out3[0] = out3[1] = out3[2] = 0;
+    return -1;
+#endif
 }

@@ -34,6 +34,9 @@ int pq_accel_call(uint32_t prec, uint32_t rows, uint32_t cols, uint32_t ncols, u
                   size_t wgt_len, const int8_t* x, size_t x_len, int8_t* y, size_t y_len);
 // Cycle estimate of one call from the kernel's loop structure (formula in docs/HARDWARE.md 4.x).
 uint64_t pq_accel_cycle_estimate(uint32_t prec, uint32_t rows, uint32_t cols, uint32_t ncols, uint32_t flags);
+// Loop statistics of the last pq_accel_call (C simulation built with -DPQ_SIM_STATS):
+// out3 = {pipelined loop iterations, loop entries, MAC loop entries}; returns -1 without stats.
+int pq_accel_sim_stats(uint64_t* out3);
 
 #ifdef __cplusplus
 }

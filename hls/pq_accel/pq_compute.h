@@ -14,6 +14,25 @@ typedef ap_int<48> dsp_acc_t;  // DSP48E2 P register
 typedef ap_uint<16> waddr_t;   // address inside one weight bank
 typedef ap_uint<14> bitpos_t;  // bit position of a code inside a packed row (k * prec < 8192)
 
+// C-simulation loop statistics for the cycle model (docs/HARDWARE.md 4.x); compiled only into
+// the host C API build (-DPQ_SIM_STATS), never into synthesis.
+#if !defined(__SYNTHESIS__) && defined(PQ_SIM_STATS)
+struct PqSimStats {
+    unsigned long long iters, entries, mac_entries;
+};
+inline PqSimStats& pq_sim_stats() {
+    static PqSimStats s = {0, 0, 0};
+    return s;
+}
+#define PQ_STAT_ITER() (pq_sim_stats().iters++)
+#define PQ_STAT_ENTRY() (pq_sim_stats().entries++)
+#define PQ_STAT_MAC_ENTRY() (pq_sim_stats().mac_entries++)
+#else
+#define PQ_STAT_ITER() ((void)0)
+#define PQ_STAT_ENTRY() ((void)0)
+#define PQ_STAT_MAC_ENTRY() ((void)0)
+#endif
+
 // ---------------------------------------------------------------- stream byte framing
 // Byte j of a stream's byte sequence is bits [8*(j%4), 8*(j%4)+8) of word j/4 (HARDWARE.md s3).
 struct ByteReader {
@@ -87,10 +106,12 @@ void load_weights(axis_stream& wgt, ap_uint<4> prec, ap_uint<9> rows, ap_uint<11
     ap_uint<9> r = 0;
     ap_uint<3> j = 0;
     ap_uint<12> nconst = ap_uint<12>(rows) * 8;
+    PQ_STAT_ENTRY();
 load_consts:
     for (ap_uint<12> i = 0; i < nconst; i++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 8 max = 2048
+        PQ_STAT_ITER();
         ap_uint<8> b = rd.next(wgt);
         if (j < 4) {
             rec_lo = rec_lo | (ap_uint<32>(b) << (8 * j));
@@ -114,10 +135,12 @@ load_consts:
     ap_uint<12> cb = 0;       // byte inside the current row
     ap_uint<5> bank = 0;      // row % NB
     waddr_t base = 0;         // (row / NB) * rb
+    PQ_STAT_ENTRY();
 load_codes:
     for (ap_uint<16> i = 0; i < total; i++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = WMEM_BYTES
+        PQ_STAT_ITER();
         ap_uint<8> b = rd.next(wgt);
         wmem[bank][base + cb] = b;
         if (cb == rb - 1) {
@@ -136,10 +159,12 @@ load_codes:
 
 // ---------------------------------------------------------------- load: one activation column
 inline void load_acts(axis_stream& act, ByteReader& rd, code_t xbuf[MAX_COLS], ap_uint<11> cols) {
+    PQ_STAT_ENTRY();
 load_x:
     for (ap_uint<11> k = 0; k < cols; k++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+        PQ_STAT_ITER();
         xbuf[k] = code_t(rd.next(act));
     }
 }
@@ -207,10 +232,13 @@ row_groups:
         }
         ap_uint<7> cnt = 0;
         bitpos_t bitpos = 0;
+        PQ_STAT_ENTRY();
+        PQ_STAT_MAC_ENTRY();
     mac_k:
         for (ap_uint<11> k = 0; k < cols; k++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+            PQ_STAT_ITER();
             code_t x = xbuf[k];
             bool flush = (cnt == depth - 1) || (k == cols - 1);
         lanes:
@@ -238,6 +266,7 @@ row_groups:
     requant_rows:
         for (int j = 0; j < 2 * L; j++) {
 #pragma HLS PIPELINE II = 1
+            PQ_STAT_ITER();
             if (m0 + j < rows) ybuf[m0 + j] = requant(acc[j], cmult[m0 + j], cshift[m0 + j], relu);
         }
         base += rb;
@@ -277,10 +306,13 @@ row_groups2:
         }
         ap_uint<2> cnt = 0;
         bitpos_t bitpos = 0;
+        PQ_STAT_ENTRY();
+        PQ_STAT_MAC_ENTRY();
     mac_k2:
         for (ap_uint<11> k = 0; k < cols; k++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+            PQ_STAT_ITER();
             ap_uint<8> x0u = ap_int<10>(xbuf0[k]) + 128;  // x0 + 128 in [0, 255]
             ap_int<18> b = ap_int<18>(x0u) + (ap_int<18>(xbuf1[k]) << OP_XSHIFT);
             bool flush = (cnt == DEPTH_INT2_2X2 - 1) || (k == cols - 1);
@@ -315,6 +347,7 @@ row_groups2:
     requant_rows2:
         for (int j = 0; j < 2 * L; j++) {
 #pragma HLS PIPELINE II = 1
+            PQ_STAT_ITER();
             if (m0 + j < rows) {
                 ybuf0[m0 + j] = requant(acc0[j], cmult[m0 + j], cshift[m0 + j], relu);
                 ybuf1[m0 + j] = requant(acc1[j], cmult[m0 + j], cshift[m0 + j], relu);
@@ -326,10 +359,12 @@ row_groups2:
 
 // ---------------------------------------------------------------- store: one result column
 inline void store_col(axis_stream& res, ByteWriter& wr, const code_t ybuf[MAX_ROWS], ap_uint<9> rows, bool last_col) {
+    PQ_STAT_ENTRY();
 store_y:
     for (ap_uint<9> m = 0; m < rows; m++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_ROWS
+        PQ_STAT_ITER();
         wr.put(res, ap_uint<8>(ybuf[m]), last_col && (m == rows - 1));
     }
 }

@@ -1,0 +1,149 @@
+"""Build and call the pq_accel HLS kernel's C simulation from Python.
+
+- :func:`build` compiles the kernel (the same sources Vitis compiles, against the g++ shim) as
+  the ``extern "C"`` shared library or as the C-sim test bench, once per distinct
+  (sources, flags) into ``build/hls/cache/<hash>/``. Safe under pytest-xdist: a file lock
+  serialises compilers and the result is renamed into place atomically.
+- :class:`Kernel` wraps ``pq_accel_call`` (ctypes): one accelerator call on numpy arrays.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pyquant.packing import pack
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "hls" / "pq_accel"
+CACHE = ROOT / "build" / "hls" / "cache"
+CXX = os.environ.get("CXX", "g++")
+CXXFLAGS = ["-std=c++14", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label",
+            "-I", str(SRC)]
+KERNEL_SRCS = ["pq_accel.cpp"]
+TARGETS = {
+    "lib": (KERNEL_SRCS + ["pq_accel_capi.cpp"], ["-shared", "-fPIC", "-DPQ_SIM_STATS"], "libpq_accel.so"),
+    "tb": (KERNEL_SRCS + ["tb_pq_accel.cpp"], [], "tb_pq_accel"),
+}
+ERRORS = {0: "ok", -1: "ARGS", -2: "WGT_LEN", -3: "CONST", -4: "REUSE", -5: "ACT_LEN", -6: "UNDERFLOW",
+          -7: "LEFTOVER", -8: "RES_FRAMING"}
+
+
+class KernelError(RuntimeError):
+    """pq_accel_call returned an error code (``code``; ``name`` is the PQ_E_* suffix)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"pq_accel_call failed ({ERRORS.get(code, code)}): {message}")
+        self.code = code
+        self.name = ERRORS.get(code, str(code))
+
+
+def build(target: str = "lib", defines: dict[str, object] | None = None, extra: list[str] | None = None) -> Path:
+    """Compile ``target`` ("lib" or "tb") with ``-D`` ``defines``; return the cached artefact path.
+
+    Guarantees: the returned file was built from the current sources with exactly these flags;
+    concurrent callers (threads or processes) get the same complete file. Raises
+    ``RuntimeError`` with the compiler's first error line if compilation fails.
+    """
+    srcs, tflags, out_name = TARGETS[target]
+    flags = CXXFLAGS + tflags + [f"-D{k}={v}" for k, v in sorted((defines or {}).items())] + list(extra or [])
+    h = hashlib.sha256(" ".join([CXX] + flags).encode())
+    for f in sorted(SRC.glob("*.h")) + [SRC / s for s in srcs]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    d = CACHE / h.hexdigest()[:16]
+    out = d / out_name
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if out.exists():
+                return out
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{out_name}.", dir=d)
+            os.close(fd)
+            cmd = [CXX] + flags + [str(SRC / s) for s in srcs] + ["-o", tmp]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                os.unlink(tmp)
+                first = next((ln for ln in r.stderr.splitlines() if "error" in ln), r.stderr.strip()[:300])
+                raise RuntimeError(f"{SRC}: compiling {target} failed: {first}")
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, out)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return out
+
+
+def have_cxx() -> bool:
+    """True when the C++ compiler used by :func:`build` is on PATH."""
+    return shutil.which(CXX) is not None
+
+
+def wgt_bytes(w: np.ndarray, bits: int, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> bytes:
+    """The ``wgt`` stream bytes (docs/HARDWARE.md section 3) for codes ``w[M, K]``."""
+    rec = np.zeros(w.shape[0], dtype=np.dtype([("b", "<i4"), ("m", "<u2"), ("s", "u1"), ("z", "u1")]))
+    rec["b"], rec["m"], rec["s"] = bias, mult, shift
+    return rec.tobytes() + pack(np.asarray(w, dtype=np.int64), bits)
+
+
+class Kernel:
+    """The kernel's C simulation loaded with ctypes (state persists between calls, as in hardware)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.lib = ctypes.CDLL(str(path))
+        u32, sz = ctypes.c_uint32, ctypes.c_size_t
+        vp = ctypes.c_void_p
+        self.lib.pq_accel_call.argtypes = [u32, u32, u32, u32, u32, vp, sz, vp, sz, vp, sz]
+        self.lib.pq_accel_call.restype = ctypes.c_int
+        self.lib.pq_accel_strerror.argtypes = [ctypes.c_int]
+        self.lib.pq_accel_strerror.restype = ctypes.c_char_p
+        self.lib.pq_accel_cycle_estimate.argtypes = [u32, u32, u32, u32, u32]
+        self.lib.pq_accel_cycle_estimate.restype = ctypes.c_uint64
+        cfg = (ctypes.c_uint32 * 4)()
+        self.lib.pq_accel_config(cfg)
+        self.max_rows, self.max_cols, self.wmem_bytes, self.lanes = (int(v) for v in cfg)
+
+    def call_raw(self, prec: int, rows: int, cols: int, ncols: int, flags: int, wgt: bytes, x: bytes,
+                 y_len: int) -> bytes:
+        """One call on raw byte sequences; returns the ``res`` bytes or raises :class:`KernelError`."""
+        y = ctypes.create_string_buffer(max(y_len, 1))
+        wb = ctypes.create_string_buffer(wgt, max(len(wgt), 1))
+        xb = ctypes.create_string_buffer(x, max(len(x), 1))
+        rc = self.lib.pq_accel_call(prec, rows, cols, ncols, flags, wb, len(wgt), xb, len(x), y, y_len)
+        if rc != 0:
+            raise KernelError(rc, self.lib.pq_accel_strerror(rc).decode())
+        return y.raw[:y_len]
+
+    def layer(self, x: np.ndarray, w: np.ndarray, bias, mult, shift, relu: bool, bits: int,
+              reuse: bool = False) -> np.ndarray:
+        """``Y[N, M]`` int8 for ``X[N, K]`` and codes ``W[M, K]`` (same contract as ``layer_int``)."""
+        w = np.asarray(w)
+        x = np.asarray(x, dtype=np.int64).reshape(-1, w.shape[1])
+        m, k = w.shape
+        n = x.shape[0]
+        wgt = b"" if reuse else wgt_bytes(w, bits, bias, mult, shift)
+        flags = int(bool(relu)) | (2 if reuse else 0)
+        y = self.call_raw(bits, m, k, n, flags, wgt, x.astype(np.int8).tobytes(), n * m)
+        return np.frombuffer(y, dtype=np.int8).reshape(n, m).copy()
+
+    def cycle_estimate(self, prec: int, rows: int, cols: int, ncols: int, flags: int = 0) -> int:
+        """The documented cycle model of one call (docs/HARDWARE.md 4.x)."""
+        return int(self.lib.pq_accel_cycle_estimate(prec, rows, cols, ncols, flags))
+
+    def sim_stats(self) -> tuple[int, int, int]:
+        """(loop iterations, loop entries, MAC loop entries) of the last call's C simulation."""
+        out = (ctypes.c_uint64 * 3)()
+        if self.lib.pq_accel_sim_stats(out) != 0:
+            raise RuntimeError("library built without PQ_SIM_STATS")
+        return int(out[0]), int(out[1]), int(out[2])

@@ -1,0 +1,178 @@
+"""The HLS kernel's C simulation (g++, via ctypes) against pyquant.intmath.layer_int.
+
+Covers every precision, random shapes (N = 1, odd N, odd M, ragged K), worst-case operands at
+MAX_COLS with the int32 accumulator at its extremes, saturation both ways, relu, the reuse flag,
+the stream framing errors, the C-sim test bench's PASS/FAIL behaviour, that the worst-case
+vectors catch an accumulation depth one past the exact bound, and the documented cycle model
+against the simulated loop trip counts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parents[2]))
+
+import pqhls  # noqa: E402
+from pyquant.intmath import layer_int  # noqa: E402
+from pyquant.packing import row_bytes  # noqa: E402
+from scripts import gen_hls_vectors as gv  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not pqhls.have_cxx(), reason="g++ not available")
+BITS = (8, 6, 4, 2)
+
+
+@pytest.fixture(scope="module")
+def kernel() -> pqhls.Kernel:
+    return pqhls.Kernel(pqhls.build("lib"))
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_random_layers_match_layer_int(kernel: pqhls.Kernel, bits: int) -> None:
+    rng = np.random.default_rng(1000 + bits)
+    q = gv.QMAX[bits]
+    for trial in range(40):
+        m = int(rng.integers(1, 40)) if trial % 5 else int(rng.integers(200, 257))
+        k = int(rng.integers(1, 300))
+        while m * row_bytes(k, bits) > kernel.wmem_bytes:  # stay inside the weight store
+            k //= 2
+        n = int(rng.integers(1, 8))
+        w = rng.integers(-q, q + 1, size=(m, k))
+        x = rng.integers(-128, 128, size=(n, k))
+        bias = rng.integers(-(2**20), 2**20, size=m)
+        mult = rng.integers(0, 32768, size=m)
+        shift = rng.integers(1, 48, size=m)
+        relu = bool(trial % 2)
+        got = kernel.layer(x, w, bias, mult, shift, relu, bits)
+        exp = layer_int(x, w, bias, mult, shift, relu)
+        assert np.array_equal(got, exp), f"INT{bits} M={m} K={k} N={n} trial {trial}"
+
+
+def test_synthetic_vectors_match(kernel: pqhls.Kernel) -> None:
+    """Every synthetic call of the bench (worst cases, saturation, mult 0, reuse chains), in order."""
+    calls = gv.synthetic_calls()
+    assert {c.bits for c in calls} == set(BITS)
+    for c in calls:
+        got = kernel.layer(c.x, c.w, c.bias, c.mult, c.shift, c.relu, c.bits, reuse=c.reuse)
+        assert np.array_equal(got, c.y), c.name
+        # the expectation is independent of the kernel and not degenerate
+        assert np.array_equal(c.y, layer_int(c.x, c.w, c.bias, c.mult, c.shift, c.relu))
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_worst_case_accumulator_is_exact(kernel: pqhls.Kernel, bits: int) -> None:
+    """K = MAX_COLS at +-128 x +-qmax: rows read the accumulator back exactly (acc = 37, -100, 0)."""
+    for c in gv.worst_case_calls(bits):
+        got = kernel.layer(c.x, c.w, c.bias, c.mult, c.shift, c.relu, c.bits)
+        assert np.array_equal(got, c.y), c.name
+    c = gv.worst_case_calls(bits)[0]
+    assert c.w.shape[1] == kernel.max_cols
+    assert list(c.y[0, 1:4]) == [37, -100, 0]  # mult 16384 >> 14 reads acc back exactly
+
+
+def test_saturation_and_relu_both_ways(kernel: pqhls.Kernel) -> None:
+    rng = np.random.default_rng(7)
+    for bits in BITS:
+        c = gv.random_call("sat", bits, 16, 64, 9, rng, saturate=True)
+        got = kernel.layer(c.x, c.w, c.bias, c.mult, c.shift, False, bits)
+        assert (got == 127).any() and (got == -128).any()
+        assert np.array_equal(got, layer_int(c.x, c.w, c.bias, c.mult, c.shift, False))
+        got_r = kernel.layer(c.x, c.w, c.bias, c.mult, c.shift, True, bits)
+        assert got_r.min() == 0 and (got_r == 127).any()
+        assert np.array_equal(got_r, layer_int(c.x, c.w, c.bias, c.mult, c.shift, True))
+
+
+def test_reuse_flag_keeps_weights(kernel: pqhls.Kernel) -> None:
+    rng = np.random.default_rng(11)
+    for bits in BITS:
+        a = gv.random_call("a", bits, 11, 29, 3, rng)
+        kernel.layer(a.x, a.w, a.bias, a.mult, a.shift, False, bits)
+        for n in (1, 2, 5):
+            x = rng.integers(-128, 128, size=(n, 29))
+            got = kernel.layer(x, a.w, a.bias, a.mult, a.shift, True, bits, reuse=True)
+            assert np.array_equal(got, layer_int(x, a.w, a.bias, a.mult, a.shift, True))
+
+
+def test_contract_violations_are_reported(kernel: pqhls.Kernel) -> None:
+    w = np.ones((4, 8), dtype=np.int64)
+    c = dict(bias=np.zeros(4), mult=np.full(4, 100), shift=np.full(4, 8))
+    wgt = pqhls.wgt_bytes(w, 8, **c)
+    x = bytes(8 * 2)
+    kernel.call_raw(8, 4, 8, 2, 0, wgt, x, 8)
+    with pytest.raises(pqhls.KernelError) as e:
+        kernel.call_raw(8, 4, 8, 2, 0, wgt[:-1], x, 8)
+    assert e.value.name == "WGT_LEN"
+    with pytest.raises(pqhls.KernelError) as e:
+        kernel.call_raw(8, 4, 9, 2, 2, b"", bytes(18), 8)  # reuse with different cols
+    assert e.value.name == "REUSE"
+    bad = bytearray(wgt)
+    bad[6] = 48  # shift of row 0
+    with pytest.raises(pqhls.KernelError) as e:
+        kernel.call_raw(8, 4, 8, 2, 0, bytes(bad), x, 8)
+    assert e.value.name == "CONST"
+    for args in ((3, 4, 8, 2), (8, 0, 8, 2), (8, 257, 8, 2), (8, 4, 1025, 2), (8, 4, 8, 0), (8, 64, 1024, 1)):
+        with pytest.raises(pqhls.KernelError) as e:
+            kernel.call_raw(*args, 0, wgt, x, 8)
+        assert e.value.name == "ARGS", args
+    with pytest.raises(pqhls.KernelError) as e:
+        kernel.call_raw(8, 4, 8, 2, 0, wgt, x[:-1], 8)
+    assert e.value.name == "ACT_LEN"
+
+
+@pytest.mark.parametrize("define,bits", [("DEPTH_INT8=9", 8), ("DEPTH_INT6=34", 6), ("DEPTH_INT2_2X2=4", 2)])
+def test_worst_case_vectors_catch_too_deep_accumulation(define: str, bits: int) -> None:
+    """One more accumulation than the exact bound allows must break the worst-case vectors
+    (so they do test the bound), while the configured bound passes them (other tests)."""
+    name, val = define.split("=")
+    mutant = pqhls.Kernel(pqhls.build("lib", {name: val}))
+    bad = 0
+    for c in gv.worst_case_calls(bits):
+        got = mutant.layer(c.x, c.w, c.bias, c.mult, c.shift, c.relu, c.bits)
+        bad += int(not np.array_equal(got, c.y))
+    assert bad > 0
+
+
+def test_cycle_model_matches_loop_structure(kernel: pqhls.Kernel) -> None:
+    """The documented estimate = CALL + simulated loop iterations + LOOP per loop entry + MAC drain."""
+    hdr = (pqhls.SRC / "pq_accel_capi.h").read_text()
+    const = {n: int(hdr.split(f"#define {n} ")[1].split()[0]) for n in ("PQ_CYC_CALL", "PQ_CYC_LOOP",
+                                                                          "PQ_CYC_MAC_DEPTH")}
+    rng = np.random.default_rng(3)
+    for bits, m, k, n in ((8, 5, 17, 3), (2, 7, 33, 5), (2, 4, 8, 1), (6, 256, 16, 2), (4, 1, 1, 1)):
+        c = gv.random_call("cyc", bits, m, k, n, rng)
+        for reuse in (False, True):
+            kernel.layer(c.x, c.w, c.bias, c.mult, c.shift, False, bits, reuse=reuse)
+            iters, entries, macs = kernel.sim_stats()
+            model = (const["PQ_CYC_CALL"] + iters + const["PQ_CYC_LOOP"] * entries
+                     + const["PQ_CYC_MAC_DEPTH"] * macs)
+            assert kernel.cycle_estimate(bits, m, k, n, 2 if reuse else 0) == model, (bits, m, k, n, reuse)
+    # INT2 with N >= 2 runs the 2x2 outer product: about half the MAC cycles of INT4
+    assert kernel.cycle_estimate(2, 64, 512, 16) < 0.6 * kernel.cycle_estimate(4, 64, 512, 16)
+
+
+def test_csim_bench_pass_and_fail(tmp_path: Path) -> None:
+    tb = pqhls.build("tb")
+    assert gv.main(["-o", str(tmp_path / "vec")]) == 0
+    idx = tmp_path / "vec" / "synthetic" / "index.txt"
+    r = subprocess.run([str(tb), str(idx)], capture_output=True, text=True, timeout=120)
+    last = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 0 and last.startswith("PASS:") and " 0 mismatches" in last, r.stdout[-500:]
+    # corrupt one expected byte: the bench must fail, naming the call
+    ybin = sorted((tmp_path / "vec" / "synthetic").glob("c01*_y.bin"))[0]
+    data = bytearray(ybin.read_bytes())
+    data[0] ^= 0x01
+    ybin.write_bytes(bytes(data))
+    r = subprocess.run([str(tb), str(idx)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stdout.strip().splitlines()[-1].startswith("FAIL:") and "1 mismatches" in r.stdout
+    # a missing vector file is an error, not a pass
+    ybin.unlink()
+    r = subprocess.run([str(tb), str(idx)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "cannot read" in r.stdout
