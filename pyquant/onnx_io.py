@@ -79,10 +79,17 @@ def iter_npz(path: str | os.PathLike) -> Iterator[WeightItem]:
         for key in npz.files:
             try:
                 a = npz[key]
-            except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error, KeyError) as e:
+            except ValueError as e:
+                if "allow_pickle" in str(e):
+                    raise InputError(f"{p}: array {key!r} has unsupported dtype object") from None
+                raise InputError(f"{p}: array {key!r} is corrupt or truncated ({_short(e)})") from None
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, KeyError) as e:
                 raise InputError(f"{p}: array {key!r} is corrupt or truncated ({_short(e)})") from None
             where = f"{p}: array {key!r}"
             a = to_float(a, where)
+            if a.size < 2:
+                raise InputError(f"{where}: {'empty' if a.size == 0 else '1-element'} tensor {a.shape} "
+                                 "is not a weight matrix")
             if a.ndim < 2:
                 raise InputError(f"{where}: shape {a.shape} is not a weight [out, in, ...] (need >= 2 dims)")
             kind = "dense" if a.ndim == 2 else "conv" if a.ndim == 4 else "other"

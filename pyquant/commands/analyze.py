@@ -189,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "target", None):      # accuracy-aware widths (pyquant.search)
         from pyquant.commands.evaluate import target_plan
         ov, plan = target_plan(args, crit)
-    rows = [layer_row(r) for r in iter_analyze(iter_weights(args.model), crit, ov, keep_codes=False)]
+    rows = [layer_row(r) for r in iter_analyze(iter_weights(args.model), crit, ov, keep_codes=False,
+                                                  where=src)]
     summary = summarize(rows)
     if not args.quiet:
         print_report(rows, summary, crit, src)
