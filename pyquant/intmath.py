@@ -28,8 +28,8 @@ def quantize_multiplier(real: float | np.ndarray) -> tuple[np.ndarray, np.ndarra
     """Represent positive real multiplier(s) as ``mult * 2**-shift``.
 
     Guarantees ``0 <= mult <= 32767`` and ``1 <= shift <= 47``; for reals in
-    ``[2**-32, 2**14)`` the mantissa is normalised to ``[16384, 32767]`` (15 significant bits),
-    with ``mult = rint(real * 2**shift)``. Tiny reals give ``mult`` 0 (the output is 0);
+    ``[2**-33, 16383.5]`` the mantissa is normalised to ``[16384, 32767]`` (15 significant bits),
+    with ``mult = rint(real * 2**shift)`` (so the relative error is at most ``2**-15``). Tiny reals give ``mult`` 0 (the output is 0);
     reals too large to represent raise ``ValueError``.
     """
     r = np.atleast_1d(np.asarray(real, dtype=np.float64))

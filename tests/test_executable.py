@@ -1,0 +1,144 @@
+"""Executable-model import: float inference equals onnxruntime; BN folding; clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from pyquant.cli import main
+from pyquant.errors import InputError
+from pyquant.executable import load_executable
+from pyquant.infer import infer_float
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples"
+
+
+def _ort(path, x):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+def _save(tmp_path, name, nodes, inits, in_shape, out_shape):
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    p = tmp_path / f"{name}.onnx"
+    onnx.save(m, str(p))
+    return p
+
+
+@pytest.mark.parametrize("name,shape", [("digits_mlp", (-1, 64)), ("digits_cnn", (-1, 1, 8, 8))])
+def test_digits_float_matches_onnxruntime(name, shape):
+    x = np.load(EX / "digits_calib.npy")
+    model = load_executable(EX / f"{name}.onnx")
+    ref = _ort(EX / f"{name}.onnx", x.reshape(shape))
+    got = infer_float(model, x)                       # flat [N, 64] accepted for the CNN too
+    assert np.allclose(got, ref, atol=1e-4, rtol=1e-4)
+    assert np.allclose(infer_float(model, x.reshape(shape)), got)
+
+
+def test_digits_cnn_bn_is_folded():
+    m = load_executable(EX / "digits_cnn.onnx")
+    assert [ly.name for ly in m.layers] == ["conv1", "conv2", "fc"]
+    assert m.layers[0].folded == ["bn1"] and m.layers[0].relu and m.layers[0].pool == "max"
+    raw = numpy_helper.to_array(next(t for t in onnx.load(str(EX / "digits_cnn.onnx")).graph.initializer
+                                     if t.name == "conv1.weight"))
+    assert not np.allclose(m.layers[0].w, raw.reshape(8, -1))  # folding changed the weight
+    assert m.layers[2].flatten_chw == (16, 2, 2)
+
+
+def test_synthetic_ops_match_onnxruntime(tmp_path):
+    """Conv stride 2 + SAME_UPPER + BN + Relu + AveragePool, Reshape, MatMul+Add, Gemm(transB=0, alpha, beta)."""
+    rng = np.random.default_rng(0)
+    inits = {
+        "cw": rng.normal(size=(4, 3, 3, 3)), "cb": rng.normal(size=4),
+        "g": rng.uniform(0.5, 2, 4), "b": rng.normal(size=4), "mu": rng.normal(size=4), "var": rng.uniform(0.5, 2, 4),
+        "shape": np.array([0, -1]),
+        "mw": rng.normal(size=(16, 7)), "mb": rng.normal(size=7),
+        "gw": rng.normal(size=(7, 5)), "gb": rng.normal(size=5),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], name="conv", strides=[2, 2], auto_pad="SAME_UPPER"),
+        helper.make_node("BatchNormalization", ["c", "g", "b", "mu", "var"], ["bn"], epsilon=1e-3),
+        helper.make_node("Relu", ["bn"], ["r"]),
+        helper.make_node("AveragePool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Dropout", ["p"], ["d"]),
+        helper.make_node("Reshape", ["d", "shape"], ["f"]),
+        helper.make_node("MatMul", ["f", "mw"], ["mm"], name="mm"),
+        helper.make_node("Add", ["mm", "mb"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r2"]),
+        helper.make_node("Identity", ["r2"], ["i"]),
+        helper.make_node("Gemm", ["i", "gw", "gb"], ["y"], name="gemm", alpha=0.5, beta=2.0),
+    ]
+    inits["shape"] = inits["shape"].astype(np.int64)
+    g = helper.make_graph(nodes, "syn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 9, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+                          [numpy_helper.from_array(v.astype(np.int64 if k == "shape" else np.float32), k)
+                           for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / "syn.onnx"
+    onnx.save(m, str(p))
+    x = rng.normal(size=(3, 3, 9, 8))
+    model = load_executable(p)
+    assert [ly.kind for ly in model.layers] == ["conv", "dense", "dense"]
+    assert model.layers[0].geom["out_h"] == 5 and model.layers[0].geom["out_w"] == 4
+    assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
+
+
+def test_unsupported_operators_listed(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    p = _save(tmp_path, "bad", [
+        helper.make_node("Gemm", ["x", "w"], ["h"], transB=1),
+        helper.make_node("Sigmoid", ["h"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["y"]),
+    ], {"w": rng.normal(size=(4, 6))}, ["N", 6], ["N", 4])
+    with pytest.raises(InputError, match="Sigmoid, Softmax"):
+        load_executable(p)
+    np.save(tmp_path / "c.npy", rng.normal(size=(5, 6)))
+    rc = main(["convert", str(p), "--calib", str(tmp_path / "c.npy"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "bad.onnx" in err and "Sigmoid" in err and "Softmax" in err
+    assert not (tmp_path / "out").exists()
+    # analysis still works on the same graph
+    assert main(["analyze", str(p), "-q"]) == 0
+
+
+def test_non_sequential_and_grouped_rejected(tmp_path):
+    rng = np.random.default_rng(2)
+    p = _save(tmp_path, "branch", [
+        helper.make_node("Gemm", ["x", "w1"], ["a"], transB=1),
+        helper.make_node("Gemm", ["x", "w2"], ["b"], transB=1),
+        helper.make_node("Add", ["a", "b"], ["y"]),
+    ], {"w1": rng.normal(size=(4, 6)), "w2": rng.normal(size=(4, 6))}, ["N", 6], ["N", 4])
+    with pytest.raises(InputError, match="branch.onnx"):
+        load_executable(p)
+    p = _save(tmp_path, "grouped", [
+        helper.make_node("Conv", ["x", "w"], ["c"], group=2, kernel_shape=[3, 3]),
+        helper.make_node("Flatten", ["c"], ["f"]),
+        helper.make_node("Gemm", ["f", "w2"], ["y"], transB=1),
+    ], {"w": rng.normal(size=(4, 1, 3, 3)), "w2": rng.normal(size=(3, 4 * 2 * 2))}, ["N", 2, 4, 4], ["N", 3])
+    with pytest.raises(InputError, match="group=2"):
+        load_executable(p)
+
+
+def test_npz_mlp(tmp_path):
+    rng = np.random.default_rng(3)
+    w1, b1, w2 = rng.normal(size=(5, 4)), rng.normal(size=5), rng.normal(size=(3, 5))
+    np.savez(tmp_path / "m.npz", **{"l1.weight": w1, "l1.bias": b1, "l2.weight": w2})
+    m = load_executable(tmp_path / "m.npz")
+    x = rng.normal(size=(6, 4))
+    assert np.allclose(infer_float(m, x), np.maximum(x @ w1.T + b1, 0) @ w2.T)
+    np.savez(tmp_path / "bad.npz", **{"l1.weight": w1, "l2.weight": rng.normal(size=(3, 7))})
+    with pytest.raises(InputError, match="bad.npz"):
+        load_executable(tmp_path / "bad.npz")
