@@ -1,0 +1,129 @@
+"""Model-level evaluation: digits accuracy per plan, the accuracy-aware budget, file round trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyquant.calibrate import PlanBuilder
+from pyquant.cli import main
+from pyquant.commands.evaluate import evaluate_model
+from pyquant.executable import load_executable
+from pyquant.infer import infer_float, infer_int, quantize_input
+from pyquant.layerfiles import read_model_dir
+from pyquant.search import Target, parse_target
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples"
+PLAN_KEYS = {"name", "integer_accuracy", "output_snr_db", "avg_bits", "weight_bytes", "budget", "bits"}
+
+
+def test_evaluate_cli_as_is(tmp_path):
+    """`pyquant evaluate examples/digits_mlp.onnx --json out.json` works with no other option."""
+    out = tmp_path / "out.json"
+    r = subprocess.run([sys.executable, "-m", "pyquant", "evaluate", "examples/digits_mlp.onnx", "--json", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())          # strict JSON
+    assert isinstance(doc["float_accuracy"], float) and 0.9 < doc["float_accuracy"] <= 1
+    names = [p["name"] for p in doc["plans"]]
+    assert names[0] == "snr"
+    for p in doc["plans"]:
+        assert PLAN_KEYS <= set(p)
+        assert set(p["bits"]) == {"fc1", "fc2", "fc3"} and all(b in (2, 4, 6, 8) for b in p["bits"].values())
+    snr = doc["plans"][0]
+    assert snr["budget"] is None
+    acc = [p for p in doc["plans"] if p["budget"] == 0.01]
+    assert acc, "an accuracy-aware plan with budget 0.01"
+    assert "float accuracy" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+def test_digits_plans(name):
+    doc = evaluate_model(EX / f"{name}.onnx")
+    x = np.load(EX / "digits_test.npz")
+    model = load_executable(EX / f"{name}.onnx")
+    fa = float(np.mean(infer_float(model, x["X"]).argmax(1) == x["y"]))
+    assert doc["float_accuracy"] == pytest.approx(fa)
+    snr, acc = doc["plans"][0], doc["plans"][1]
+    assert snr["name"] == "snr" and acc["budget"] == 0.01
+    # integer accuracy within 1 point of float under the snr plan
+    assert abs(snr["integer_accuracy"] - fa) <= 0.01
+    # the accuracy-aware plan meets its budget on the held-out split and uses fewer bits
+    assert acc["search"]["budget_met_heldout"]
+    assert acc["search"]["heldout"]["drop"] <= 0.01
+    assert acc["avg_bits"] < snr["avg_bits"] and acc["weight_bytes"] < snr["weight_bytes"]
+    # avg_bits / weight_bytes agree with the widths
+    ly = {fl.name: fl for fl in model.layers}
+    from pyquant.packing import row_bytes
+    assert acc["weight_bytes"] == sum(ly[n].rows * row_bytes(ly[n].cols, b) for n, b in acc["bits"].items())
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+def test_convert_target_meets_budget_from_files(name, tmp_path):
+    """Independent check: convert --target, then run the written files on the held-out split."""
+    d = tmp_path / "m"
+    assert main(["convert", str(EX / f"{name}.onnx"), "--calib", str(EX / "digits_calib.npy"),
+                 "--target", "accuracy-drop=0.01", "-o", str(d), "-q"]) == 0
+    doc, layers = read_model_dir(d)
+    h = np.load(EX / "digits_heldout.npz")
+    model = load_executable(EX / f"{name}.onnx")
+    fa = np.mean(infer_float(model, h["X"]).argmax(1) == h["y"])
+    y = infer_int(d, quantize_input(h["X"], doc["info"]["input"]["scale"], model.input_chw))
+    ia = np.mean(y.argmax(1) == h["y"])
+    assert fa - ia <= 0.01 + 1e-12
+    avg = sum(ly.bits * ly.rows * ly.cols for ly in layers) / sum(ly.rows * ly.cols for ly in layers)
+    assert avg < 8.0
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+def test_convert_then_infer_from_dir_equals_in_memory(name, tmp_path):
+    d = tmp_path / "m"
+    assert main(["convert", str(EX / f"{name}.onnx"), "--calib", str(EX / "digits_calib.npy"), "-o", str(d),
+                 "-q"]) == 0
+    model = load_executable(EX / f"{name}.onnx")
+    pb = PlanBuilder(model, np.load(EX / "digits_calib.npy").astype(np.float64))
+    mem = pb.build(pb.snr_bits())
+    x = np.load(EX / "digits_test.npz")["X"]
+    x8 = quantize_input(x, pb.scales.input, model.input_chw)
+    a, ia = infer_int(d, x8, return_intermediates=True)
+    b, ib = infer_int(mem, x8, return_intermediates=True)
+    assert np.array_equal(a, b)
+    for u, v in zip(ia, ib):
+        assert np.array_equal(u["y"], v["y"])
+    doc, layers = read_model_dir(d)
+    assert doc["info"]["executable"] and doc["info"]["input"]["scale"] == pytest.approx(pb.scales.input)
+
+
+def test_objective_cycles_and_output_snr_target():
+    doc = evaluate_model(EX / "digits_cnn.onnx", targets=[parse_target("output-snr=20")], objective="cycles")
+    p = doc["plans"][1]
+    assert p["objective"] == "cycles" and p["budget"] == 20
+    assert p["search"]["budget_met_heldout"] and p["search"]["heldout"]["output_snr_db"] >= 20
+    assert p["cycles_per_sample"] < doc["plans"][0]["cycles_per_sample"]
+
+
+def test_bad_input(tmp_path, capsys):
+    def run(*argv):
+        rc = main(list(argv))
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        return err
+
+    assert "accuracy-drop" in run("evaluate", str(EX / "digits_mlp.onnx"), "--target", "accuracy-drop=2")
+    assert "unknown budget" in run("evaluate", str(EX / "digits_mlp.onnx"), "--target", "speed=3")
+    np.savez(tmp_path / "d.npz", X=np.zeros((3, 10)), y=np.zeros(3, int))
+    assert "d.npz" in run("evaluate", str(EX / "digits_mlp.onnx"), "--data", str(tmp_path / "d.npz"))
+    np.savez(tmp_path / "nolab.npz", X=np.zeros((3, 64)))
+    assert "labels" in run("evaluate", str(EX / "digits_mlp.onnx"), "--data", str(tmp_path / "nolab.npz"))
+    np.save(tmp_path / "c.npy", np.zeros((4, 8, 8)))             # [N, 8, 8]: 64 values, fits the CNN
+    assert "d.npz" in run("evaluate", str(EX / "digits_cnn.onnx"), "--calib", str(tmp_path / "c.npy"),
+                          "--holdout", str(tmp_path / "d.npz"))
+    np.save(tmp_path / "c7.npy", np.zeros((4, 7)))
+    assert "c7.npy" in run("evaluate", str(EX / "digits_cnn.onnx"), "--calib", str(tmp_path / "c7.npy"))
+    assert Target(accuracy_drop=0.01).label == "accuracy-drop=0.01"
