@@ -162,22 +162,40 @@ def load_input(path: str | os.PathLike, model: Model, samples: int | None) -> np
 def golden_outputs(model: Model, xq: np.ndarray) -> np.ndarray:
     """The golden model's int8 outputs ``[N, out_size]`` for quantised inputs ``xq``.
 
-    Uses ``pyquant.infer_int`` (the bit-exact integer reference of the whole model).
-    Raises :class:`DeployError` when it is not available or fails.
+    Uses ``pyquant.infer.infer_int`` (the bit-exact integer reference of the whole model,
+    built on ``pyquant.intmath.layer_int``). Raises :class:`DeployError` when it is not
+    available or fails.
     """
     try:
-        from pyquant import infer_int as ii
+        from pyquant.infer import infer_int
     except ImportError as e:
-        raise DeployError(f"golden model unavailable (pyquant.infer_int: {e}); pass --expected FILE "
-                          "or --no-compare") from None
-    fn = getattr(ii, "run_model_int", None) or getattr(ii, "infer_int", None)
-    if fn is None:
-        raise DeployError("pyquant.infer_int has no run_model_int/infer_int function")
+        raise DeployError(f"golden model unavailable (pyquant.infer: {e}); pass --golden DIR, "
+                          "--expected FILE or --no-compare") from None
     try:
-        y = np.asarray(fn(model.dir, xq))
+        y = np.asarray(infer_int(model.dir, xq))
     except Exception as e:  # the reference must not crash silently into a "match"
         raise DeployError(f"golden model failed on {model.dir}: {' '.join(str(e).split())}") from None
     return y.reshape(xq.shape[0], -1).astype(np.int8)
+
+
+def load_golden_dir(path: str | os.PathLike, model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """``(input, output)`` int8 arrays of a ``pyquant golden`` directory (input.npy, output.npy)."""
+    d = Path(path)
+    try:
+        x = np.load(d / "input.npy", allow_pickle=False)
+        y = np.load(d / "output.npy", allow_pickle=False)
+    except FileNotFoundError as e:
+        raise DeployError(f"{d}: not a golden-vector directory ({Path(e.filename).name} missing)") from None
+    except (OSError, ValueError) as e:
+        raise DeployError(f"{d}: unreadable golden vectors ({' '.join(str(e).split())})") from None
+    x = np.asarray(x).reshape(x.shape[0], -1)
+    y = np.asarray(y).reshape(y.shape[0], -1)
+    if x.dtype != np.int8 or y.dtype != np.int8 or x.shape[0] != y.shape[0]:
+        raise DeployError(f"{d}: input.npy/output.npy must be int8 with the same number of samples")
+    if x.shape[1] != model.in_size or y.shape[1] != model.out_size:
+        raise DeployError(f"{d}: golden vectors are {x.shape[1]} -> {y.shape[1]} values per sample, "
+                          f"model {model.dir} is {model.in_size} -> {model.out_size}")
+    return x, y
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,17 +235,30 @@ class Uploader:
 
     :meth:`send` guarantees on return that the board acknowledged ``len(data)`` contiguous
     bytes for the target; it raises :class:`pqproto.ProtoError` otherwise.
+
+    Chunk size: the largest frame the board takes at first. While the chunk can still shrink,
+    a request gets only ``quick_retries`` resends; if they fail the chunk is halved (down to
+    ``min_chunk``) and the upload continues from the same offset (the board acknowledges
+    bytes it already holds without rewriting them, so a lost answer costs nothing). Any
+    request that needed a resend also halves the chunk; ``grow_after`` clean first-try
+    requests in a row double it again. At the smallest chunk a request gets the link's full
+    retry budget, and ``stuck_limit`` such exhausted requests in a row end the upload.
     """
 
     def __init__(self, client: pq.Client, advance: Callable[[int], None],
-                 log: Callable[[str], None], min_chunk: int = MIN_CHUNK, max_chunk: int | None = None) -> None:
+                 log: Callable[[str], None], min_chunk: int = MIN_CHUNK, max_chunk: int | None = None,
+                 grow_after: int = 4, stuck_limit: int = 2, quick_retries: int = 1) -> None:
         self.c = client
         self.advance = advance
         self.log = log
         self.min_chunk = min_chunk
         self.max_chunk = max_chunk
+        self.grow_after = grow_after
+        self.stuck_limit = stuck_limit
+        self.quick_retries = quick_retries
         self.chunk: int | None = None
         self.clean = 0
+        self.shrinks = 0
 
     def _limit(self, cmd: int) -> int:
         lim = self.c.max_payload - LOAD_HDR[cmd]
@@ -235,19 +266,12 @@ class Uploader:
             lim = min(lim, self.max_chunk)
         return max(self.min_chunk, lim)
 
-    def _send_one(self, cmd: int, target: int, total: int, off: int, data: bytes) -> int:
+    def _send_one(self, cmd: int, target: int, total: int, off: int, data: bytes, retries: int | None) -> int:
         if cmd == pq.Cmd.LOAD_META:
-            return self.c.load_meta(total, off, data)
+            return self.c.load_meta(total, off, data, retries=retries)
         if cmd == pq.Cmd.LOAD_LAYER:
-            return self.c.load_layer(target, off, data)
-        return self.c.load_input(target, off, data)
-
-    def _board_offset(self, cmd: int, target: int) -> int | None:
-        if cmd == pq.Cmd.LOAD_META:
-            return self.c.status().meta_bytes
-        if cmd == pq.Cmd.LOAD_LAYER:
-            return self.c.status(target).layer_bytes
-        return None  # no STATUS field for the input: restart it
+            return self.c.load_layer(target, off, data, retries=retries)
+        return self.c.load_input(target, off, data, retries=retries)
 
     def send(self, cmd: int, target: int, data: bytes, start: int = 0, what: str = "") -> None:
         """Upload ``data[start:]`` (``target``: layer index or n_samples; total = ``len(data)``)."""
@@ -257,42 +281,74 @@ class Uploader:
             self.chunk = limit
         off = start
         link = self.c.link
+        stuck = 0
         while off < total:
             n = min(self.chunk, limit, total - off)
-            before = link.stats.retries
+            can_shrink = self.chunk > self.min_chunk and n > self.min_chunk
+            before = link.stats.attempts
             try:
-                got = self._send_one(cmd, target, total, off, data[off:off + n])
+                got = self._send_one(cmd, target, total, off, data[off:off + n],
+                                     self.quick_retries if can_shrink else None)
             except (pq.NakStorm, pq.LinkTimeout) as e:
-                if self.chunk <= self.min_chunk:
-                    raise
-                self.chunk = max(self.min_chunk, self.chunk // 2)
                 self.clean = 0
-                self.log(f"{what}: {type(e).__name__} at offset {off}; chunk now {self.chunk} B, resyncing")
-                resync = self._board_offset(cmd, target)
-                got = 0 if resync is None else resync
-                if got > total:
-                    raise pq.ProtoError(f"{link.name}: board reports {got} bytes of {what}, more than "
-                                        f"its {total}") from None
-                self.advance(got - off)
-                off = got
+                if can_shrink:
+                    self.chunk = max(self.min_chunk, min(self.chunk, n) // 2)
+                    self.shrinks += 1
+                    continue
+                stuck += 1
+                if stuck >= self.stuck_limit:
+                    raise
+                self.log(f"{what}: {e}; trying again")
                 continue
-            if got < off + n and got <= off:
-                # no progress: the board has fewer bytes than we thought (it restarted?)
+            if got <= off or got > total:
                 raise pq.ProtoError(f"{link.name}: {what}: board acknowledged {got} bytes after a chunk "
-                                    f"at {off}+{n}; upload out of step")
-            if got > total:
-                raise pq.ProtoError(f"{link.name}: {what}: board reports {got} bytes received, more than {total}")
+                                    f"at {off}+{n} of {total}; upload out of step")
+            stuck = 0
             self.advance(got - off)
             off = got
-            if link.stats.retries > before:
+            if link.stats.attempts - before > 1:
                 self.clean = 0
-                if self.chunk > self.min_chunk:
-                    self.chunk = max(self.min_chunk, self.chunk // 2)
+                self.chunk = max(self.min_chunk, self.chunk // 2)
             else:
                 self.clean += 1
-                if self.clean >= 8 and self.chunk < limit:
+                if self.clean >= self.grow_after and self.chunk < limit:
                     self.chunk = min(limit, self.chunk * 2)
                     self.clean = 0
+
+    def read_output(self, total: int) -> bytes:
+        """READ_OUTPUT ``total`` bytes with the same adaptive chunking as :meth:`send`."""
+        link = self.c.link
+        limit = max(self.min_chunk, self.c.max_payload - 1)
+        if self.max_chunk:
+            limit = max(self.min_chunk, min(limit, self.max_chunk))
+        chunk = min(limit, self.chunk or limit)
+        got = bytearray()
+        stuck = clean = 0
+        while len(got) < total:
+            n = min(chunk, total - len(got))
+            can_shrink = chunk > self.min_chunk and n > self.min_chunk
+            before = link.stats.attempts
+            try:
+                got += self.c.read_output(len(got), n, retries=self.quick_retries if can_shrink else None)
+            except (pq.NakStorm, pq.LinkTimeout) as e:
+                clean = 0
+                if can_shrink:
+                    chunk = max(self.min_chunk, min(chunk, n) // 2)
+                    continue
+                stuck += 1
+                if stuck >= self.stuck_limit:
+                    raise
+                self.log(f"outputs: {e}; trying again")
+                continue
+            stuck = 0
+            if link.stats.attempts - before > 1:
+                clean = 0
+                chunk = max(self.min_chunk, chunk // 2)
+            else:
+                clean += 1
+                if clean >= self.grow_after and chunk < limit:
+                    chunk, clean = min(limit, chunk * 2), 0
+        return bytes(got)
 
 
 class _Progress:
@@ -414,12 +470,20 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
     """The whole flow (module docstring). ``Result.match`` is True only when every output byte
     equals the golden model's, None when not compared."""
     model = load_model(args.model)
-    if args.input:
+    expected = None
+    if args.golden and not args.input:
+        xq, expected = load_golden_dir(args.golden, model)
+        if args.samples is not None:
+            xq, expected = xq[:args.samples], expected[:args.samples]
+    elif args.input:
         xq = load_input(args.input, model, args.samples)
     else:
-        raise DeployError("no input given (use --input x.npy / INPUT=)")
-    expected = None
-    if args.expected:
+        raise DeployError("no input given (use --input x.npy / INPUT=, or --golden DIR)")
+    if args.golden and args.input:
+        raise DeployError("--golden brings its own input; do not also pass --input")
+    if expected is not None:
+        pass
+    elif args.expected:
         try:
             expected = np.load(args.expected, allow_pickle=False)
         except (OSError, ValueError) as e:
@@ -490,10 +554,7 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
 
         t = time.monotonic()
         n_out = xq.shape[0] * model.out_size
-        got = bytearray()
-        step = max(1, client.max_payload - 1)
-        while len(got) < n_out:
-            got += client.read_output(len(got), min(step, n_out - len(got)))
+        got = up.read_output(n_out)
         res.timing.read_s = time.monotonic() - t
         y = np.frombuffer(bytes(got), dtype=np.int8).reshape(xq.shape[0], model.out_size)
         s = link.stats
@@ -565,6 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", help=".npy/.npz input: float model input, or int8 quantised HWC")
     p.add_argument("--baud", "-b", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--samples", type=int, default=None, help="use only the first N samples")
+    p.add_argument("--golden", "-g", help="a `pyquant golden` directory: its input.npy is sent and the board's "
+                   "outputs must equal its output.npy")
     p.add_argument("--expected", help="compare with these int8 outputs (.npy) instead of pyquant.infer_int")
     p.add_argument("--no-compare", action="store_true", help="do not compare with the golden model")
     p.add_argument("--output", "-o", help="save the board's outputs (.npy, int8 [N, out_size])")

@@ -439,11 +439,15 @@ class Link:
         return got
 
     def request(self, cmd: int, payload: bytes = b"", *, timeout: float | None = None,
-                retries: int | None = None, resp_max: int = 64) -> Response:
+                retries: int | None = None, resp_max: int = 64, backoff: float = 1.5,
+                max_timeout: float = 30.0) -> Response:
         """Send one request and return its response (see the class docstring).
 
-        ``timeout`` is the wait per attempt; by default the wire time of the request plus
-        ``resp_max`` response bytes at ``baud``, plus ``margin``.
+        ``timeout`` is the wait of the first attempt; by default the wire time of the request
+        plus ``resp_max`` response bytes at ``baud``, plus ``margin``. Each silent attempt
+        multiplies the wait by ``backoff`` (up to ``max_timeout``), so a stalled link or a long
+        RUN is waited out while a lost answer is still asked for again quickly. A NAK or a
+        corrupted answer triggers the resend at once.
         """
         retries = self.retries if retries is None else retries
         seq = self.next_seq()
@@ -460,7 +464,8 @@ class Link:
             if attempt:
                 self.stats.retries += 1
             self._write(wire)
-            deadline = time.monotonic() + timeout
+            wait = min(max_timeout, timeout * backoff ** touts)
+            deadline = time.monotonic() + wait
             outcome = None  # "nak" | "bad" | None (timeout)
             while outcome is None and time.monotonic() < deadline:
                 data = self._read_some(deadline)
@@ -516,9 +521,9 @@ class Link:
                            f"({naks} NAKs, {bad} corrupted answers; {why}); link too noisy")
         if self.rx_any == 0:
             raise LinkTimeout(f"{self.name}: timeout: no answer to {name} after {attempts} attempts "
-                              f"of {timeout:.2f}s (nothing received: is the board powered and the baud right?)")
+                              f"from {timeout:.2f}s (nothing received: is the board powered and the baud right?)")
         raise LinkTimeout(f"{self.name}: timeout: no valid answer to {name} after {attempts} attempts "
-                          f"of {timeout:.2f}s ({naks} NAKs, {bad} corrupted, {touts} silent)")
+                          f"from {timeout:.2f}s ({naks} NAKs, {bad} corrupted, {touts} silent)")
 
 
 def _one_line(e: BaseException) -> str:
@@ -610,30 +615,37 @@ class Client:
         self.max_payload = min(MAX_PAYLOAD, h.max_payload)
         return h
 
-    def load_meta(self, total: int, offset: int, data: bytes) -> int:
-        body = self._ok(Cmd.LOAD_META, struct.pack("<II", total, offset) + data, resp_max=8)
+    def load_meta(self, total: int, offset: int, data: bytes, retries: int | None = None) -> int:
+        body = self._ok(Cmd.LOAD_META, struct.pack("<II", total, offset) + data, resp_max=8, retries=retries)
         self._short(Cmd.LOAD_META, body, 4)
         return struct.unpack_from("<I", body)[0]
 
-    def load_layer(self, layer: int, offset: int, data: bytes) -> int:
-        body = self._ok(Cmd.LOAD_LAYER, struct.pack("<HI", layer, offset) + data, resp_max=8)
+    def load_layer(self, layer: int, offset: int, data: bytes, retries: int | None = None) -> int:
+        body = self._ok(Cmd.LOAD_LAYER, struct.pack("<HI", layer, offset) + data, resp_max=8, retries=retries)
         self._short(Cmd.LOAD_LAYER, body, 4)
         return struct.unpack_from("<I", body)[0]
 
-    def load_input(self, n_samples: int, offset: int, data: bytes) -> int:
-        body = self._ok(Cmd.LOAD_INPUT, struct.pack("<HI", n_samples, offset) + data, resp_max=8)
+    def load_input(self, n_samples: int, offset: int, data: bytes, retries: int | None = None) -> int:
+        body = self._ok(Cmd.LOAD_INPUT, struct.pack("<HI", n_samples, offset) + data, resp_max=8,
+                        retries=retries)
         self._short(Cmd.LOAD_INPUT, body, 4)
         return struct.unpack_from("<I", body)[0]
 
     def run(self, timeout: float | None = None) -> RunResult:
-        body = self._ok(Cmd.RUN, timeout=timeout or self.run_timeout, resp_max=1024)
+        """RUN. The board is busy while it computes, so the wait doubles per silent attempt
+        (first wait 1 s + margin, no single wait above ``run_timeout``); a duplicate RUN
+        is answered from the board's cache, never executed twice."""
+        t = timeout or self.run_timeout
+        body = self._ok(Cmd.RUN, timeout=min(t, 1.0 + self.link.margin), resp_max=1024, backoff=2.0,
+                        max_timeout=t)
         self._short(Cmd.RUN, body, 6)
         total, n = struct.unpack_from("<IH", body)
         self._short(Cmd.RUN, body, 6 + 4 * n)
         return RunResult(total, struct.unpack_from(f"<{n}I", body, 6))
 
-    def read_output(self, offset: int, length: int) -> bytes:
-        body = self._ok(Cmd.READ_OUTPUT, struct.pack("<IH", offset, length), resp_max=length + 8)
+    def read_output(self, offset: int, length: int, retries: int | None = None) -> bytes:
+        body = self._ok(Cmd.READ_OUTPUT, struct.pack("<IH", offset, length), resp_max=length + 8,
+                        retries=retries)
         if len(body) != length:
             raise ProtoError(f"{self.link.name}: READ_OUTPUT returned {len(body)} bytes, asked {length}")
         return body
