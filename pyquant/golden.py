@@ -1,7 +1,7 @@
 """Golden vectors: every accelerator call of an integer inference, written for test benches.
 
 ``write_golden(model_dir, x, out_dir)`` runs :func:`pyquant.infer.infer_int` on the model
-directory and writes, for the model input and for each layer ``NN`` (docs/FORMAT.md section 8):
+directory and writes, for the model input and for each layer ``NN`` (docs/FORMAT.md section 9.1):
 
 - ``input.{npy,hex,bin}``: the quantized model input, int8 ``[B, H·W·C]`` (HWC);
 - ``lNN_wgt.{bin,hex,w32.hex}``: the layer's ``wgt`` stream bytes (8 bytes of constants per

@@ -4,7 +4,7 @@ DIR is an executable model directory (``pyquant convert MODEL --calib FILE.npy -
 X.npy holds float model inputs (quantized with the model's input scale, HWC) or, with
 ``--int8`` or an int8 array, already-quantized HWC int8 inputs ``[B, H·W·C]``.
 Writes ``.npy``, ``.hex`` (one byte per line), ``.bin`` (little-endian stream bytes) and
-``.w32.hex`` (32-bit stream words) per call, plus ``manifest.json`` (docs/FORMAT.md section 8).
+``.w32.hex`` (32-bit stream words) per call, plus ``manifest.json`` (docs/FORMAT.md section 9.1).
 """
 
 from __future__ import annotations
