@@ -19,10 +19,11 @@ Errors print one line naming the file and exit with status 2; DIR is written ato
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -203,27 +204,46 @@ def golden_index_lines(vec: Path, rel_to: Path) -> list[str]:
             if not f.is_file():
                 raise VectorError(f"{f}: missing (listed in {man_path})")
         rel = [os.path.relpath(f, rel_to) for f in files]
-        name = f"{vec.name}.l{int(c.get('index', 0)):02d}_{c.get('name', 'layer')}".replace(" ", "_")
+        label = vec.parent.name if vec.name == "golden" else vec.name
+        name = f"{label}.l{int(c.get('index', 0)):02d}_{c.get('name', 'layer')}".replace(" ", "_")
         lines.append(f"{name} {' '.join(str(v) for v in fields)} {' '.join(rel)}")
     return lines
 
 
-def make_digits(out: Path, samples: int) -> list[Path]:
-    """Convert the bundled digits models and write their golden vectors under ``out``."""
-    py = sys.executable
+# Conversion options per variant: the seed's gate (INT8 on these models) and lowered gates that
+# select INT6 / INT4 / INT2 for every layer, so each width runs on real model data too.
+DIGITS_VARIANTS = {
+    "int8": [],
+    "int6": ["--snr-min", "25"],
+    "int4": ["--snr-min", "15"],
+    "int2": ["--snr-min", "0", "--in-range-min", "0"],
+}
+
+
+def make_digits(out: Path, samples: int, variants: list[str] | None = None) -> list[Path]:
+    """Convert the bundled digits models (each variant of :data:`DIGITS_VARIANTS`) and write their
+    ``pyquant golden`` vectors under ``out/digits_<model>_<variant>/``; returns the golden dirs."""
+    from pyquant.cli import main as pyquant_main
+
     vecs = []
+    calib = ROOT / "examples" / "digits_calib.npy"
     for model in ("mlp", "cnn"):
         onnx = ROOT / "examples" / f"digits_{model}.onnx"
-        mdir, gdir = out / f"digits_{model}_model", out / f"digits_{model}_golden"
-        calib = ROOT / "examples" / "digits_calib.npy"
-        for cmd in ([py, "-m", "pyquant", "convert", str(onnx), "--calib", str(calib), "-o", str(mdir), "-q"],
-                    [py, "-m", "pyquant", "golden", str(mdir), "--input", str(calib), "-n", str(samples),
-                     "-o", str(gdir), "-q"]):
-            r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            if r.returncode != 0:
-                msg = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
-                raise VectorError(f"{onnx}: `pyquant {cmd[3]}` failed: {msg}")
-        vecs.append(gdir)
+        for var in variants or list(DIGITS_VARIANTS):
+            base = out / f"digits_{model}_{var}"
+            mdir, gdir = base / "model", base / "golden"
+            for argv in (["convert", str(onnx), "--calib", str(calib), "-o", str(mdir), "-q"] + DIGITS_VARIANTS[var],
+                         ["golden", str(mdir), "--input", str(calib), "-n", str(samples), "-o", str(gdir), "-q"]):
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                    try:
+                        rc = pyquant_main(argv)
+                    except SystemExit as e:  # argparse errors
+                        rc = e.code if isinstance(e.code, int) else 2
+                if rc != 0:
+                    msg = (err.getvalue().strip().splitlines() or ["(no message)"])[-1]
+                    raise VectorError(f"{onnx}: `pyquant {argv[0]}` failed: {msg}")
+            vecs.append(gdir)
     return vecs
 
 
@@ -252,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             # digits vectors are made inside tmp and move with it; others stay where they are
             inside = tmp.absolute() in g.absolute().parents
             lines = golden_index_lines(g, tmp.absolute() if inside else out.absolute())
-            (tmp / f"index_{g.name}.txt").write_text("\n".join(lines) + "\n")
+            label = "_".join(g.absolute().relative_to(tmp.absolute()).parts) if inside else g.name
+            lines[0] = f"# pyquant golden {out / g.relative_to(tmp) if inside else g}"
+            (tmp / f"index_{label}.txt").write_text("\n".join(lines) + "\n")
         if out.exists():
             old = tmp.with_name(tmp.name + ".old")
             os.rename(out, old)

@@ -90,7 +90,9 @@ extern "C" int pq_accel_call(uint32_t prec, uint32_t rows, uint32_t cols, uint32
     axis_stream s_wgt, s_act, s_res;
     if (!reuse) push_bytes(s_wgt, wgt, wgt_len);
     push_bytes(s_act, reinterpret_cast<const uint8_t*>(x), x_len);
+#ifndef PQ_REAL_HLS_HEADERS
     long under0 = hls::stream_underflows();
+#endif
 #ifdef PQ_SIM_STATS
     pq_sim_stats() = PqSimStats{0, 0, 0};
 #endif
@@ -98,7 +100,9 @@ extern "C" int pq_accel_call(uint32_t prec, uint32_t rows, uint32_t cols, uint32
 
     pq_accel(s_wgt, s_act, s_res, prec, rows, cols, ncols, flags);
 
+#ifndef PQ_REAL_HLS_HEADERS
     if (hls::stream_underflows() != under0) return PQ_E_UNDERFLOW;
+#endif
     if (!s_wgt.empty() || !s_act.empty()) return PQ_E_LEFTOVER;
     if (!reuse) g_loaded = {true, prec, rows, cols};
     const size_t nwords = (y_len + 3) / 4;

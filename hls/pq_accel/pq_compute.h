@@ -249,6 +249,7 @@ row_groups:
                 ap_int<27> a = (ap_int<27>(w_hi) << LANE2_SHIFT) + ap_int<27>(w_lo);
                 ap_int<18> b = x;
                 ap_int<45> prod = a * b;  // one DSP48E2: 27 x 18 signed
+#pragma HLS BIND_OP variable = prod op = mul impl = dsp
                 dsp_acc_t pn = p[l] + prod;
                 if (flush) {
                     ap_int<LANE2_SHIFT> lo = pn;                       // signed P[17:0]
@@ -324,6 +325,7 @@ row_groups2:
                 ap_int<27> a = (ap_int<27>(w1) << OP_WSHIFT) + ap_int<27>(w0);
                 ap_int<35> c = -(ap_int<35>(a) << 7);  // C port: removes the +128 offset of x0
                 ap_int<45> prod = a * b;                // one DSP48E2: 27 x 18 signed
+#pragma HLS BIND_OP variable = prod op = mul impl = dsp
                 dsp_acc_t pn = p[l] + prod + c;
                 if (flush) {
                     ap_int<OP_XSHIFT> l0 = pn;

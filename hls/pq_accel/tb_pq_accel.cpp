@@ -162,7 +162,13 @@ int main(int argc, char** argv) {
     }
 #endif
     bool pass = t.errors == 0 && t.mismatches == 0 && t.calls > 0;
-    std::printf("%s: pq_accel C-sim: %ld calls from %d index files, %ld result bytes, %ld mismatches, %ld errors\n",
-                pass ? "PASS" : "FAIL", t.calls, files, t.bytes, t.mismatches, t.errors);
+#ifdef PQ_REAL_HLS_HEADERS
+    const char* types = "Xilinx ap_int.h";
+#else
+    const char* types = "pq_shim.h";
+#endif
+    std::printf("%s: pq_accel C-sim (%s): %ld calls from %d index files, %ld result bytes, %ld mismatches, "
+                "%ld errors\n",
+                pass ? "PASS" : "FAIL", types, t.calls, files, t.bytes, t.mismatches, t.errors);
     return pass ? 0 : 1;
 }
