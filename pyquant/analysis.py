@@ -27,7 +27,7 @@ from pyquant.quant import QMAX
 ALL_BITS = (2, 4, 6, 8)
 SCALE_METHODS = ("maxabs", "mse")
 GRANULARITIES = ("tensor", "channel")
-_CHUNK = 1 << 20          # elements per chunk in the metric passes
+_CHUNK = 1 << 18          # elements per chunk in the metric passes (2 MB of float64)
 _MSE_GRID = np.linspace(0.05, 1.0, 96)   # clip = alpha * max|w|, alpha = 1 is maxabs
 
 
@@ -167,6 +167,15 @@ def _mse_scales(w: np.ndarray, maxabs: np.ndarray, bits_list: tuple[int, ...], p
     return out
 
 
+def _sum_squares(w: np.ndarray) -> float:
+    step = max(1, _CHUNK // max(1, w.shape[1]))
+    tot = 0.0
+    for r in range(0, w.shape[0], step):
+        blk = w[r:r + step].astype(np.float64)
+        tot += float(np.einsum("ij,ij->", blk, blk))
+    return tot
+
+
 def _metrics(w: np.ndarray, scale: np.ndarray, bits: int, sig: float) -> tuple[float, float]:
     """Exact float64 ``(snr_db, in_range)`` of ``clip(rint(w/s))`` for scale [1] or [rows]."""
     qm = float(QMAX[bits])
@@ -175,11 +184,11 @@ def _metrics(w: np.ndarray, scale: np.ndarray, bits: int, sig: float) -> tuple[f
     step = max(1, _CHUNK // max(1, w.shape[1]))
     per = scale.size > 1
     for r in range(0, w.shape[0], step):
-        blk = w[r:r + step]
+        blk = w[r:r + step].astype(np.float64)
         s = scale[r:r + step, None] if per else scale[0]
         x = blk / s
         np.rint(x, out=x)
-        inr += int(np.count_nonzero(np.abs(x) <= qm))
+        inr += x.size - int(np.count_nonzero(x > qm)) - int(np.count_nonzero(x < -qm))
         np.clip(x, -qm, qm, out=x)
         x *= s
         np.subtract(blk, x, out=x)
@@ -201,7 +210,7 @@ def _codes(w: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
     per = scale.size > 1
     for r in range(0, w.shape[0], step):
         s = scale[r:r + step, None] if per else scale[0]
-        x = w[r:r + step] / s
+        x = w[r:r + step].astype(np.float64) / s
         np.rint(x, out=x)
         np.clip(x, -qm, qm, out=x)
         out[r:r + step] = x
@@ -218,7 +227,7 @@ def analyze_layer(item: WeightItem, crit: Criteria, force_bits: int | None = Non
     """
     w = _rows_view(item.w)
     check_weight(w, f"{where}{': ' if where else ''}tensor {item.tensor!r}")
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = np.ascontiguousarray(w)          # original float dtype; chunks are widened to float64
     per_channel = crit.granularity == "channel"
     maxabs = _maxabs_rows(w, per_channel)
     widths = tuple(sorted(set(crit.bits) | ({force_bits} if force_bits else set()) | {8}))
@@ -226,7 +235,7 @@ def analyze_layer(item: WeightItem, crit: Criteria, force_bits: int | None = Non
         scales = _mse_scales(w, maxabs, widths, per_channel)
     else:
         scales = {}
-    sig = float(np.einsum("ij,ij->", w, w))
+    sig = _sum_squares(w)
     cands: dict[int, Candidate] = {}
     for b in widths:
         s_max = np.where(maxabs > 0, maxabs / QMAX[b], 1.0)

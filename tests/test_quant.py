@@ -155,3 +155,24 @@ def test_invalid_criteria():
         Criteria(in_range_min=1.5)
     with pytest.raises(InputError):
         Criteria(scale="percentile")
+
+
+def test_analysis_streams_with_bounded_memory(tmp_path):
+    """Analysing 8 layers of 1M weights keeps at most about one layer in memory at a time."""
+    import tracemalloc
+
+    from pyquant.analysis import iter_analyze, layer_row
+    from pyquant.onnx_io import iter_weights
+
+    rng = np.random.default_rng(0)
+    p = tmp_path / "big.npz"
+    np.savez(p, **{f"l{i}": rng.standard_normal((1000, 1000)).astype(np.float32) for i in range(8)})
+    tracemalloc.start()
+    try:
+        rows = [layer_row(r) for r in iter_analyze(iter_weights(p), Criteria(), keep_codes=False)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(rows) == 8 and sum(r["params"] for r in rows) == 8_000_000
+    one_layer_f64 = 8 * 1_000_000
+    assert peak < 2 * one_layer_f64, f"peak {peak / 1e6:.1f} MB: layers are not streamed"
