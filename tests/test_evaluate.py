@@ -127,3 +127,30 @@ def test_bad_input(tmp_path, capsys):
     np.save(tmp_path / "c7.npy", np.zeros((4, 7)))
     assert "c7.npy" in run("evaluate", str(EX / "digits_cnn.onnx"), "--calib", str(tmp_path / "c7.npy"))
     assert Target(accuracy_drop=0.01).label == "accuracy-drop=0.01"
+
+
+def test_search_backs_off_when_heldout_misses(monkeypatch):
+    """Moves accepted on calibration data are undone (last first) until the held-out split passes."""
+    import types
+
+    import pyquant.search as S
+
+    layers = [types.SimpleNamespace(rows=8, cols=16), types.SimpleNamespace(rows=4, cols=8)]
+    builder = types.SimpleNamespace(crit=types.SimpleNamespace(bits=(2, 4, 6, 8)), model=types.SimpleNamespace(
+        layers=layers), names=["a", "b"])
+    calls = []
+
+    def fake_measure(b, bits, split, labels):
+        calls.append((tuple(bits), split))
+        if split == "cal":                    # calibration: everything passes
+            return {"drop": 0.0, "disagreement": 0.0, "output_snr_db": 50.0}
+        drop = 0.0 if sum(bits) >= 14 else 0.05   # held-out: needs at least 14 total bits
+        return {"drop": drop, "disagreement": drop, "output_snr_db": 50.0}
+
+    monkeypatch.setattr(S, "measure", fake_measure)
+    r = S.search(builder, Target(accuracy_drop=0.01), "cal", "hold")
+    assert r.steps[-1]["bits"] == [2, 2]           # the calibration-only greedy went all the way down
+    assert r.met and sum(r.bits) >= 14 and r.backed_off >= 1
+    assert r.heldout["drop"] <= 0.01
+    # the first move taken is the biggest saving per sensitivity: layer a (128 weights) before b (32)
+    assert r.steps[1]["bits"] == [6, 8]
