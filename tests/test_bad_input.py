@@ -211,3 +211,14 @@ def test_subprocess_exit_code_and_single_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == f"pyquant analyze: error: {tmp_path / 'missing.onnx'}: file not found"
     assert r.stdout == ""
+
+
+def test_tensor_data_not_matching_its_dims(capsys, outs, tmp_path):
+    t = numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    t.raw_data = b"\x00" * 8                                                   # needs 48 bytes
+    n = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    g = helper.make_graph([n], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [t])
+    p = tmp_path / "raw.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    _both(capsys, outs, p, "'w'", "cannot be read")
