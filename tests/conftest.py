@@ -28,13 +28,14 @@ def _cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def silero_vad_onnx() -> Path:
+def silero_vad_dir() -> Path:
+    """Directory holding every ``.onnx`` of the silero-vad wheel (6 exports of the same model)."""
     cache = _cache_dir()
-    target = cache / f"silero_vad-{SILERO_VERSION}.onnx"
+    target = cache / f"silero_vad-{SILERO_VERSION}"
     with open(cache / ".silero.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not target.exists():
+            if not (target / "silero_vad.onnx").exists():
                 wheel = cache / f"silero_vad-{SILERO_VERSION}-py3-none-any.whl"
                 if not wheel.exists():
                     r = subprocess.run(
@@ -44,14 +45,22 @@ def silero_vad_onnx() -> Path:
                     if r.returncode != 0 or not wheel.exists():
                         pytest.skip(f"cannot download silero-vad=={SILERO_VERSION} from the package index: "
                                     f"{(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+                target.mkdir(exist_ok=True)
                 with zipfile.ZipFile(wheel) as z:
-                    data = z.read(SILERO_MEMBER)
-                tmp = target.with_suffix(".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
+                    members = [m for m in z.namelist() if m.startswith("silero_vad/data/") and m.endswith(".onnx")]
+                    for m in sorted(members, key=lambda m: m.endswith("/silero_vad.onnx")):   # marker last
+                        tmp = target / (Path(m).name + ".tmp")
+                        tmp.write_bytes(z.read(m))
+                        os.replace(tmp, target / Path(m).name)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+@pytest.fixture(scope="session")
+def silero_vad_onnx(silero_vad_dir) -> Path:
+    """The main ``silero_vad.onnx`` (If subgraphs for 16 kHz / 8 kHz, Constant-node weights)."""
+    return silero_vad_dir / SILERO_MEMBER.rsplit("/", 1)[1]
 
 
 def build_small_onnx(path: Path, seed: int = 0, zero_layer: bool = False) -> Path:

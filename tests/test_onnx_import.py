@@ -326,3 +326,19 @@ def test_silero_vad_layers(silero_vad_onnx):
     enc = by[pre + "/encoder/0/reparam_conv/Conv"]
     stored = _find_constant(m.graph, pre + "encoder.0.reparam_conv.weight")
     np.testing.assert_array_equal(enc.w, stored.reshape(128, -1))
+
+
+@pytest.mark.parametrize("fname,n_layers,ops", [
+    ("silero_vad_16k_op15.onnx", 8, {"Conv": 6, "LSTM": 2}),      # If subgraphs, Slice/Concat chains
+    ("silero_vad_half.onnx", 8, {"Conv": 6, "LSTM": 2}),
+    ("silero_vad_16k_sequence.onnx", 8, {"Conv": 6, "LSTM": 2}),  # older export, onnx:: names
+    ("silero_vad_openvino_16k.onnx", 8, {"Conv": 6, "LSTM": 2}),  # all weights in Constant nodes
+    ("silero_vad_op18_ifless.onnx", 16, {"Conv": 12, "Gemm": 4}),  # dynamo export: LSTM cell as Gemm
+])
+def test_silero_vad_other_exports(silero_vad_dir, fname, n_layers, ops):
+    items = list(iter_weights(silero_vad_dir / fname))
+    assert len(items) == n_layers
+    assert {op: sum(it.op == op for it in items) for op in ops} == ops
+    shapes = sorted(it.w.shape for it in items if it.op != "Conv")
+    assert shapes == [(512, 128)] * len(shapes)
+    assert all(np.isfinite(it.w).all() for it in items)
