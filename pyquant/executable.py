@@ -20,9 +20,9 @@ Supported ONNX operators (a single chain from the graph input to the graph outpu
 
 Anything else raises :class:`~pyquant.errors.InputError` listing every unsupported operator.
 
-The npz form: arrays ``<name>.weight`` (``[out, in]`` or ``[out, in, kh, kw]``), optional
-``<name>.bias``, in file order, all dense unless a 4-D weight; layers get a ReLU except the last.
-Such a model needs ``input_shape`` metadata for convs and is mostly useful for MLPs.
+The npz form (MLPs only): one ``[out, in]`` array per layer in file order, keyed by name (the
+layer name is the key, as in ``pyquant.onnx_io``); a key ``<name>.weight`` may come with a
+``<name>.bias``. Every layer but the last gets a ReLU.
 
 Weights are kept in the canonical layout of docs/FORMAT.md section 2 (``[M, K]``, conv columns
 in ``(c, ky, kx)`` order). A dense layer fed by a flattened conv feature map keeps ONNX's
@@ -398,7 +398,7 @@ def load_npz(path: str | os.PathLike) -> ExecModel:
             raise InputError(f"{p}: {nm}.bias has {b.size} entries, weight has {w.shape[0]} rows")
         if layers and layers[-1].rows != w.shape[1]:
             raise InputError(f"{p}: {wk} takes {w.shape[1]} inputs but the previous layer gives {layers[-1].rows}")
-        layers.append(FloatLayer(name=nm, tensor=wk, op="Gemm", kind="dense", w=w, b=b,
+        layers.append(FloatLayer(name=wk, tensor=wk, op="Gemm", kind="dense", w=w, b=b,
                                  shape=tuple(w.shape), relu=True))
     if not layers:
         raise InputError(f"{p}: no weights found")
