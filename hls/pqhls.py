@@ -64,7 +64,7 @@ def build(target: str = "lib", defines: dict[str, object] | None = None, extra: 
     if out.exists():
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
+    with open(CACHE / f".{d.name}.lock", "w") as lock:  # one lock per artefact: distinct builds run in parallel
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if out.exists():
@@ -147,3 +147,35 @@ class Kernel:
         if self.lib.pq_accel_sim_stats(out) != 0:
             raise RuntimeError("library built without PQ_SIM_STATS")
         return int(out[0]), int(out[1]), int(out[2])
+
+
+def run_model(kernel: Kernel, model, x_int8: np.ndarray) -> np.ndarray:
+    """Integer inference of a converted model with every accelerator call done by the kernel's
+    C simulation and the host-side steps (im2col, pooling) by pyquant: the same loop as
+    :func:`pyquant.infer.infer_int`, so the result must equal it byte for byte.
+
+    Raises ``ValueError`` if a layer exceeds the kernel's capacity (this helper does not tile).
+    """
+    from pyquant.infer import check_executable, im2col_hwc, load_int_model, pool_int
+
+    info, layers = load_int_model(model)
+    check_executable(layers, info.get("_where", "model"))
+    a = np.asarray(x_int8).astype(np.int8)
+    n = a.shape[0]
+    a = a.reshape(n, -1)
+    for ly in layers:
+        m, k = ly.codes.shape
+        if m > kernel.max_rows or k > kernel.max_cols:
+            raise ValueError(f"layer {ly.name}: {m}x{k} exceeds the kernel capacity")
+        if ly.kind == "conv":
+            g = ly.geom
+            xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g).reshape(-1, k)
+        else:
+            xm = a.reshape(n, -1)
+        y = kernel.layer(xm, ly.codes, ly.bias_int, ly.mult, ly.shift, bool(ly.relu), int(ly.bits))
+        if ly.kind == "conv":
+            g = ly.geom
+            a = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k, ly.pool_stride).reshape(n, -1)
+        else:
+            a = y.reshape(n, -1)
+    return a

@@ -176,3 +176,69 @@ def test_csim_bench_pass_and_fail(tmp_path: Path) -> None:
     ybin.unlink()
     r = subprocess.run([str(tb), str(idx)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "cannot read" in r.stdout
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_digits_models_through_kernel_equal_infer_int(kernel: pqhls.Kernel, model: str, tmp_path: Path) -> None:
+    """Both bundled digits models, at every width (gates per gen_hls_vectors.DIGITS_VARIANTS), run
+    with each layer call on the kernel: outputs equal pyquant.infer.infer_int byte for byte."""
+    from pyquant.cli import main as pyquant_main
+    from pyquant.infer import infer_int, input_chw, in_scale_of, load_int_model, quantize_input
+
+    onnx = gv.ROOT / "examples" / f"digits_{model}.onnx"
+    calib = gv.ROOT / "examples" / "digits_calib.npy"
+    xf = np.load(gv.ROOT / "examples" / "digits_test.npz")["X"][:24]
+    seen_bits = set()
+    for var, opts in gv.DIGITS_VARIANTS.items():
+        d = tmp_path / var
+        assert pyquant_main(["convert", str(onnx), "--calib", str(calib), "-o", str(d), "-q"] + opts) == 0
+        info, layers = load_int_model(str(d))
+        seen_bits |= {int(ly.bits) for ly in layers}
+        x8 = quantize_input(xf, in_scale_of(info, layers), input_chw(info, layers))
+        got = pqhls.run_model(kernel, str(d), x8)
+        exp = infer_int(str(d), x8)
+        assert got.dtype == np.int8 and np.array_equal(got, exp), f"{model} {var}"
+        assert len(np.unique(exp)) > 3  # not a degenerate all-saturated output
+    assert seen_bits == set(BITS)
+
+
+def test_csim_bench_on_digits_golden(tmp_path: Path) -> None:
+    """The bench reads `pyquant golden` directories (both digits models, all widths) and passes."""
+    tb = pqhls.build("tb")
+    out = tmp_path / "vec"
+    assert gv.main(["-o", str(out), "--digits", "--samples", "4"]) == 0
+    idx = sorted(out.glob("index_*.txt"))
+    assert len(idx) == 2 * len(gv.DIGITS_VARIANTS)
+    r = subprocess.run([str(tb)] + [str(p) for p in idx], capture_output=True, text=True, timeout=120)
+    last = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 0 and last.startswith("PASS:") and f"from {len(idx)} index files" in last, r.stdout
+
+
+def test_bad_golden_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "notgolden"
+    bad.mkdir()
+    out = tmp_path / "vec"
+    assert gv.main(["-o", str(out), "--golden", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest.json" in err[0] and str(bad) in err[0]
+    assert not out.exists()  # nothing half-written
+    (bad / "manifest.json").write_text("{not json")
+    assert gv.main(["-o", str(out), "--golden", str(bad)]) == 2
+    assert "not a pyquant golden manifest" in capsys.readouterr().err
+
+
+def test_same_source_bit_exact_with_xilinx_ap_types(tmp_path: Path) -> None:
+    """Where Xilinx's open-source ap_int.h / hls_stream.h are installed (the hls4ml wheel that
+    `make bench-hls` puts under build/hls/hls4ml_venv), the unchanged kernel source compiled
+    against them passes the synthetic vectors too."""
+    found = sorted((gv.ROOT / "build" / "hls" / "hls4ml_venv").glob(
+        "lib/python3*/site-packages/hls4ml/templates/vivado/ap_types"))
+    if not found:
+        pytest.skip("hls4ml ap_types not installed (run `make bench-hls` once)")
+    extra = ["-w", "-I", str(found[0]), "-I", str(HERE.parent / "xilinx_ap_types_extra")]
+    tb = pqhls.build("tb", extra=extra)
+    assert gv.main(["-o", str(tmp_path / "vec")]) == 0
+    r = subprocess.run([str(tb), str(tmp_path / "vec" / "synthetic" / "index.txt")], capture_output=True,
+                       text=True, timeout=120)
+    last = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 0 and last.startswith("PASS: pq_accel C-sim (Xilinx ap_int.h)"), r.stdout[-400:]
