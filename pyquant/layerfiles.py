@@ -393,6 +393,60 @@ def read_meta(path: str | os.PathLike) -> tuple[dict, list[dict], bytes]:
     return h, recs, blob
 
 
+def _read_layer(d: Path, jp: Path, mp: Path, hdr: dict, blob: bytes, i: int, e: dict, r: dict) -> LayerRecord:
+    """Validate layer ``i`` (json entry ``e``, meta record ``r``, its .bin) and build its record."""
+    try:
+        name, bits, rows, cols = e["name"], int(e["bits"]), int(e["rows"]), int(e["cols"])
+        fname = e["file"]
+    except (KeyError, TypeError, ValueError) as ex:
+        raise InputError(f"{jp}: layer {i} entry is malformed ({ex})") from None
+    if r["name"] != name.encode("utf-8")[:31].decode("utf-8", errors="replace") or r["bits"] != bits \
+            or r["rows"] != rows or r["cols"] != cols:
+        raise InputError(f"{mp}: layer {i} record ({r['name']}, INT{r['bits']}, {r['rows']}x{r['cols']}) "
+                         f"does not match {JSON_NAME} ({name}, INT{bits}, {rows}x{cols})")
+    if bits not in (2, 4, 6, 8):
+        raise InputError(f"{jp}: layer {name!r} has invalid bits {bits}")
+    bp = d / fname
+    if Path(fname).name != fname:
+        raise InputError(f"{jp}: layer {name!r} file {fname!r} is not a plain file name")
+    data = _read_bytes(bp)
+    need = rows * row_bytes(cols, bits)
+    if len(data) != need or len(data) != e["bytes"] or len(data) != r["bin_size"]:
+        raise InputError(f"{bp}: size {len(data)} bytes does not match its metadata "
+                         f"({need} expected for {rows}x{cols} INT{bits})")
+    crc = zlib.crc32(data) & 0xFFFFFFFF
+    if crc != e["crc32"] or crc != r["bin_crc32"]:
+        raise InputError(f"{bp}: CRC-32 {crc:#010x} does not match its metadata ({e['crc32']:#010x})")
+    try:
+        codes = unpack(data, bits, (rows, cols))
+    except ValueError as ex:
+        raise InputError(f"{bp}: {ex}") from None
+    qm = (1 << (bits - 1)) - 1
+    if codes.size and (codes.min() < -qm or codes.max() > qm):
+        raise InputError(f"{bp}: holds codes outside the INT{bits} range")
+    ex = bool(e.get("executable"))
+    bias = mult = shift = None
+    if ex:
+        off = r["params_offset"] - hdr["params_offset"]
+        if off < 0 or off + rows * PARAM_ROW_SIZE > len(blob):
+            raise InputError(f"{mp}: layer {name!r} params_offset out of range")
+        arr = np.frombuffer(blob, dtype=np.dtype([("b", "<i4"), ("m", "<u2"), ("s", "u1"), ("z", "u1")]),
+                            count=rows, offset=off)
+        bias, mult, shift = arr["b"].astype(np.int32), arr["m"].astype(np.int64), arr["s"].astype(np.int64)
+        if e.get("bias") is not None and (list(bias) != e["bias"] or list(mult) != e["mult"]
+                                          or list(shift) != e["shift"]):
+            raise InputError(f"{mp}: layer {name!r} constants differ from {JSON_NAME}")
+    scales = np.asarray(e.get("scales") or [e.get("scale") or 0.0], dtype=np.float64)
+    return LayerRecord(
+        name=name, tensor=e.get("tensor", ""), op=e.get("op", ""), kind=e.get("kind", "other"),
+        shape=tuple(int(x) for x in e.get("shape", (rows, cols))), codes=codes, bits=bits,
+        status=e.get("status", "ok"), scale=scales, candidates=list(e.get("candidates") or []),
+        executable=ex, relu=bool(e.get("relu")), pool=e.get("pool", "none"),
+        pool_k=int(e.get("pool_k", 0)), pool_stride=int(e.get("pool_stride", 0)),
+        geom=e.get("geom"), bias_int=bias, mult=mult, shift=shift,
+        in_scale=float(e.get("in_scale", 0.0)), out_scale=float(e.get("out_scale", 0.0)))
+
+
 def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
     """Read and validate a model directory; return ``(model_json, layers)``.
 
@@ -424,53 +478,7 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
     layers = []
     for i, (e, r) in enumerate(zip(entries, recs)):
         try:
-            name, bits, rows, cols = e["name"], int(e["bits"]), int(e["rows"]), int(e["cols"])
-            fname = e["file"]
-        except (KeyError, TypeError, ValueError) as ex:
-            raise InputError(f"{jp}: layer {i} entry is malformed ({ex})") from None
-        if r["name"] != name.encode("utf-8")[:31].decode("utf-8", errors="replace") or r["bits"] != bits \
-                or r["rows"] != rows or r["cols"] != cols:
-            raise InputError(f"{mp}: layer {i} record ({r['name']}, INT{r['bits']}, {r['rows']}x{r['cols']}) "
-                             f"does not match {JSON_NAME} ({name}, INT{bits}, {rows}x{cols})")
-        if bits not in (2, 4, 6, 8):
-            raise InputError(f"{jp}: layer {name!r} has invalid bits {bits}")
-        bp = d / fname
-        if Path(fname).name != fname:
-            raise InputError(f"{jp}: layer {name!r} file {fname!r} is not a plain file name")
-        data = _read_bytes(bp)
-        need = rows * row_bytes(cols, bits)
-        if len(data) != need or len(data) != e["bytes"] or len(data) != r["bin_size"]:
-            raise InputError(f"{bp}: size {len(data)} bytes does not match its metadata "
-                             f"({need} expected for {rows}x{cols} INT{bits})")
-        crc = zlib.crc32(data) & 0xFFFFFFFF
-        if crc != e["crc32"] or crc != r["bin_crc32"]:
-            raise InputError(f"{bp}: CRC-32 {crc:#010x} does not match its metadata ({e['crc32']:#010x})")
-        try:
-            codes = unpack(data, bits, (rows, cols))
-        except ValueError as ex:
-            raise InputError(f"{bp}: {ex}") from None
-        qm = (1 << (bits - 1)) - 1
-        if codes.size and (codes.min() < -qm or codes.max() > qm):
-            raise InputError(f"{bp}: holds codes outside the INT{bits} range")
-        ex = bool(e.get("executable"))
-        bias = mult = shift = None
-        if ex:
-            off = r["params_offset"] - hdr["params_offset"]
-            if off < 0 or off + rows * PARAM_ROW_SIZE > len(blob):
-                raise InputError(f"{mp}: layer {name!r} params_offset out of range")
-            arr = np.frombuffer(blob, dtype=np.dtype([("b", "<i4"), ("m", "<u2"), ("s", "u1"), ("z", "u1")]),
-                                count=rows, offset=off)
-            bias, mult, shift = arr["b"].astype(np.int32), arr["m"].astype(np.int64), arr["s"].astype(np.int64)
-            if e.get("bias") is not None and (list(bias) != e["bias"] or list(mult) != e["mult"]
-                                              or list(shift) != e["shift"]):
-                raise InputError(f"{mp}: layer {name!r} constants differ from {JSON_NAME}")
-        scales = np.asarray(e.get("scales") or [e.get("scale") or 0.0], dtype=np.float64)
-        layers.append(LayerRecord(
-            name=name, tensor=e.get("tensor", ""), op=e.get("op", ""), kind=e.get("kind", "other"),
-            shape=tuple(int(x) for x in e.get("shape", (rows, cols))), codes=codes, bits=bits,
-            status=e.get("status", "ok"), scale=scales, candidates=list(e.get("candidates") or []),
-            executable=ex, relu=bool(e.get("relu")), pool=e.get("pool", "none"),
-            pool_k=int(e.get("pool_k", 0)), pool_stride=int(e.get("pool_stride", 0)),
-            geom=e.get("geom"), bias_int=bias, mult=mult, shift=shift,
-            in_scale=float(e.get("in_scale", 0.0)), out_scale=float(e.get("out_scale", 0.0))))
+            layers.append(_read_layer(d, jp, mp, hdr, blob, i, e, r))
+        except (KeyError, TypeError, ValueError, AttributeError) as ex:
+            raise InputError(f"{jp}: layer {i} entry is malformed ({type(ex).__name__}: {ex})") from None
     return doc, layers

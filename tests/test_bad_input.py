@@ -222,3 +222,18 @@ def test_tensor_data_not_matching_its_dims(capsys, outs, tmp_path):
     p = tmp_path / "raw.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
     _both(capsys, outs, p, "'w'", "cannot be read")
+
+
+def test_malformed_model_json_entry(capsys, small_onnx, tmp_path):
+    import json
+    out = tmp_path / "m"
+    assert main(["convert", str(small_onnx), "-o", str(out), "-q"]) == 0
+    js = out / "model.json"
+    doc = json.loads(js.read_text())
+    del doc["layers"][1]["crc32"]
+    js.write_text(json.dumps(doc))
+    _fails(capsys, ["bin2c", "--model", str(out), "-o", str(tmp_path / "w.h")], str(js), "layer 1", "malformed")
+    doc["layers"] = doc["layers"][:2]
+    js.write_text(json.dumps(doc))
+    _fails(capsys, ["bin2c", "--model", str(out), "-o", str(tmp_path / "w.h")], "model.meta.bin", "3 layers")
+    assert not (tmp_path / "w.h").exists()
