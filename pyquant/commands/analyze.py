@@ -146,9 +146,18 @@ def plot_png(path: Path, rows: list[dict], crit: Criteria) -> None:
         line, = a1.plot(xs, ys, marker="o", ms=3, label=f"INT{b}")
         if inf_x:
             a1.plot(inf_x, [top] * len(inf_x), "^", color=line.get_color(), ms=7)
+    cx, cy = [], []
+    for i, r in enumerate(rows):
+        c = next((c for c in r["candidates"] if c["bits"] == r["bits"]), None)
+        if c is not None:
+            cx.append(i)
+            cy.append(top if c["snr_db"] is None else c["snr_db"])
+    a1.plot(cx, cy, "o", ms=11, mfc="none", mec="k", mew=1.5, label="chosen")
     a1.axhline(crit.snr_min, color="k", ls="--", lw=1, label=f"SNR min {crit.snr_min:g} dB")
+    a1.set_title(f"weight SNR per layer ({crit.granularity}, {crit.scale}; gate {crit.snr_min:g} dB, "
+                 f"in_range >= {crit.in_range_min:g})", fontsize=9)
     a1.set_ylabel("weight SNR (dB)  (^ = exact)")
-    a1.legend(fontsize=8, ncol=5)
+    a1.legend(fontsize=7, ncol=3, loc="lower left", framealpha=0.8)
     a1.grid(alpha=0.3)
     colors = ["tab:red" if r["status"] == "fallback" else "tab:blue" for r in rows]
     a2.bar(xs, [r["bits"] for r in rows], color=colors)
