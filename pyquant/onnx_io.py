@@ -292,8 +292,10 @@ def _fold(op: str, a: dict, x: list, out_idx: int, n_out: int):
         split = a.get("split")
         if split is None and len(x) > 1 and x[1] is not None:
             split = [int(i) for i in x[1]]
-        if split is None:
-            return np.array_split(v, n_out, axis=ax)[out_idx]
+        if split is None:                       # equal parts; opset 18 num_outputs: last one smaller
+            k = int(a.get("num_outputs", n_out))
+            chunk = -(-v.shape[ax] // k)
+            split = [chunk] * (k - 1) + [v.shape[ax] - chunk * (k - 1)]
         return np.split(v, np.cumsum(split)[:-1], axis=ax)[out_idx]
     if op == "DequantizeLinear":
         scale = x[1].astype(np.float32)

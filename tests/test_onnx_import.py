@@ -342,3 +342,18 @@ def test_silero_vad_other_exports(silero_vad_dir, fname, n_layers, ops):
     shapes = sorted(it.w.shape for it in items if it.op != "Conv")
     assert shapes == [(512, 128)] * len(shapes)
     assert all(np.isfinite(it.w).all() for it in items)
+
+
+def test_split_outputs(tmp_path):
+    base = RNG.standard_normal((10, 3)).astype(np.float32)
+    nodes = [helper.make_node("Split", ["base"], ["s0", "s1", "s2", "s3"], axis=0, num_outputs=4),
+             helper.make_node("Transpose", ["s3"], ["s3t"]),
+             helper.make_node("MatMul", ["x", "s3t"], ["y"], name="last_part"),
+             helper.make_node("Split", ["base", "sizes"], ["p0", "p1"], axis=0),
+             helper.make_node("Gemm", ["x", "p1"], ["z"], name="explicit_sizes", transB=1)]
+    p = _save(tmp_path, nodes, [_vi("x", [1, 3])], [_vi("y", None), _vi("z", None)],
+              [numpy_helper.from_array(base, "base"),
+               numpy_helper.from_array(np.array([4, 6], np.int64), "sizes")], opset=18)
+    L = _layers(p)
+    np.testing.assert_array_equal(L["last_part"].w, base[9:10])      # ONNX: chunks 3, 3, 3, 1
+    np.testing.assert_array_equal(L["explicit_sizes"].w, base[4:])
