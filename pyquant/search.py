@@ -15,17 +15,20 @@ Both may be given (both must hold).
 
 **Objective** (``--objective``): ``bytes`` = packed weight bytes (row padding included);
 ``cycles`` = Σ over layers of MACs per sample / MACs per DSP per cycle at the layer's width
-(:data:`MACS_PER_DSP`; the constant number of DSP lanes cancels).
+(:data:`MACS_PER_DSP`; the constant number of DSP lanes cancels). The other quantity breaks
+ties (lexicographic objective), so steps that do not change the cycle count (8 → 6 → 4) still
+happen when they save bytes on the way to INT2.
 
 **Search** (sensitivity-guided greedy, deterministic):
 
 1. Sensitivity: for every layer ``i`` and every lower width ``b``, the budget metric of the plan
    "layer ``i`` at ``b``, all others at the widest width" (one integer run each).
-2. Start with every layer at the widest allowed width. A *move* lowers one layer by one step
-   (8 → 6 → 4 → 2 among the allowed widths). Candidate moves are ranked by objective saving
-   divided by (sensitivity of the layer at the new width + a small epsilon); they are tried in
-   that order and the first one whose whole plan still meets the budget on the calibration
-   split is applied. A move that fails freezes that layer. Repeat until no move is left.
+2. Start with every layer at the widest allowed width. A *move* lowers one layer to any lower
+   allowed width. Candidate moves are ranked by objective saving divided by (sensitivity of
+   the layer at the new width + a small epsilon); they are tried in that order and the first
+   one whose whole plan still meets the budget on the calibration split is applied. When
+   lowering layer ``i`` to ``b`` fails, widths ``≤ b`` are no longer tried for it. Repeat
+   until no move is left.
 3. Held-out check: the plan is measured on the held-out split (true labels when present:
    accuracy drop = float accuracy − integer accuracy; otherwise disagreement). If it misses
    the budget there, the accepted moves are undone, last first, until it is met (the all-widest
@@ -46,9 +49,11 @@ from pyquant.executable import macs_per_sample
 from pyquant.infer import infer_float, infer_quantized
 from pyquant.packing import row_bytes
 
-# MACs one DSP slice performs per cycle at each weight width (the seed's figures: INT8 1,
-# INT4 2, INT2 4; INT6 packs like INT8). Used only to rank plans under --objective cycles.
-MACS_PER_DSP = {8: 1, 6: 1, 4: 2, 2: 4}
+# MACs one DSP48E2 slice performs per cycle at each weight width with int8 activations, as
+# ../shared/DESIGN.md derives and hls/pq_accel implements: two exact lanes (weights at offsets
+# 0/18) for INT8, INT6 and INT4; INT2 as a 2x2 outer product (two activation columns) = 4.
+# Used only to rank plans under --objective cycles.
+MACS_PER_DSP = {8: 2, 6: 2, 4: 2, 2: 4}
 
 
 @dataclass
@@ -197,7 +202,8 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
     widths = sorted(builder.crit.bits, reverse=True)
     top = widths[0]
     n = len(builder.model.layers)
-    cost = (lambda b: weight_bytes(builder, b)) if objective == "bytes" else (lambda b: cycles(builder, b))
+    byts, cyc = (lambda b: weight_bytes(builder, b)), (lambda b: cycles(builder, b))
+    cost, cost2 = (byts, cyc) if objective == "bytes" else (cyc, byts)
     sens: dict[tuple[int, int], float] = {}
     for i in range(n):
         for b in widths[1:]:
@@ -207,23 +213,26 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
     cur = [top] * n
     m_cur = measure(builder, cur, calib, labels=False)
     steps = [{"bits": list(cur), "cost": cost(cur), "avg_bits": avg_bits(builder, cur), **m_cur}]
-    frozen: set[int] = set()
+    floor = [0] * n                     # per layer: the highest width that failed (lower ones are skipped)
     accepted: list[tuple[int, int]] = []
     while True:
         moves = []
         for i in range(n):
-            if i in frozen or cur[i] == widths[-1]:
-                continue
-            nb = widths[widths.index(cur[i]) + 1]
-            trial = list(cur)
-            trial[i] = nb
-            saving = cost(cur) - cost(trial)
-            moves.append((-(saving / (sens[(i, nb)] + 1e-3)), i, nb, trial))
+            for nb in widths[widths.index(cur[i]) + 1:]:
+                if nb <= floor[i]:
+                    continue
+                trial = list(cur)
+                trial[i] = nb
+                d = sens[(i, nb)] + 1e-3
+                key = (-(cost(cur) - cost(trial)) / d, -(cost2(cur) - cost2(trial)) / d, i, -nb)
+                moves.append((key, i, nb, trial))
         if not moves:
             break
-        moves.sort(key=lambda t: (t[0], t[1]))
+        moves.sort(key=lambda t: t[0])
         applied = False
         for _, i, nb, trial in moves:
+            if nb <= floor[i]:
+                continue
             m = measure(builder, trial, calib, labels=False)
             if meets(m, target):
                 accepted.append((i, cur[i]))
@@ -231,7 +240,7 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
                 steps.append({"bits": list(cur), "cost": cost(cur), "avg_bits": avg_bits(builder, cur), **m})
                 applied = True
                 break
-            frozen.add(i)
+            floor[i] = max(floor[i], nb)
         if not applied:
             break
     m_hold = measure(builder, cur, heldout, labels=True)

@@ -105,7 +105,29 @@ def test_objective_cycles_and_output_snr_target():
     p = doc["plans"][1]
     assert p["objective"] == "cycles" and p["budget"] == 20
     assert p["search"]["budget_met_heldout"] and p["search"]["heldout"]["output_snr_db"] >= 20
-    assert p["cycles_per_sample"] < doc["plans"][0]["cycles_per_sample"]
+    assert p["cycles_per_sample"] <= doc["plans"][0]["cycles_per_sample"]
+    assert p["weight_bytes"] < doc["plans"][0]["weight_bytes"]          # bytes break the ties
+
+
+def test_cycles_objective_prefers_int2_on_the_mac_heavy_layer(monkeypatch):
+    """With --objective cycles only INT2 saves cycles (MACS_PER_DSP); the search takes it where MACs are."""
+    import types
+
+    import pyquant.search as S
+
+    conv = types.SimpleNamespace(rows=8, cols=9, kind="conv", geom={"out_h": 8, "out_w": 8})   # 4608 MACs
+    fc = types.SimpleNamespace(rows=10, cols=64, kind="dense")                                 # 640 MACs
+    builder = types.SimpleNamespace(crit=types.SimpleNamespace(bits=(2, 4, 6, 8)),
+                                    model=types.SimpleNamespace(layers=[conv, fc]), names=["conv", "fc"])
+
+    def fake_measure(b, bits, split, labels):        # any single INT2 layer passes, two do not
+        bad = bits.count(2) > 1
+        return {"drop": 0.5 if bad else 0.0, "disagreement": 0.0, "output_snr_db": 50.0}
+
+    monkeypatch.setattr(S, "measure", fake_measure)
+    rc = S.search(builder, Target(accuracy_drop=0.01), "cal", "hold", objective="cycles")
+    assert rc.bits[0] == 2 and rc.bits[1] != 2
+    assert S.cycles(builder, rc.bits) == 4608 / 4 + 640 / 2
 
 
 def test_bad_input(tmp_path, capsys):
@@ -135,7 +157,7 @@ def test_search_backs_off_when_heldout_misses(monkeypatch):
 
     import pyquant.search as S
 
-    layers = [types.SimpleNamespace(rows=8, cols=16), types.SimpleNamespace(rows=4, cols=8)]
+    layers = [types.SimpleNamespace(rows=8, cols=16, kind="dense"), types.SimpleNamespace(rows=4, cols=8, kind="dense")]
     builder = types.SimpleNamespace(crit=types.SimpleNamespace(bits=(2, 4, 6, 8)), model=types.SimpleNamespace(
         layers=layers), names=["a", "b"])
     calls = []
@@ -152,5 +174,6 @@ def test_search_backs_off_when_heldout_misses(monkeypatch):
     assert r.steps[-1]["bits"] == [2, 2]           # the calibration-only greedy went all the way down
     assert r.met and sum(r.bits) >= 14 and r.backed_off >= 1
     assert r.heldout["drop"] <= 0.01
-    # the first move taken is the biggest saving per sensitivity: layer a (128 weights) before b (32)
-    assert r.steps[1]["bits"] == [6, 8]
+    # the first move taken is the biggest saving per sensitivity: layer a (128 weights) straight to INT2
+    assert r.steps[1]["bits"] == [2, 8]
+    assert r.bits == [8, 8] and r.backed_off == 2
