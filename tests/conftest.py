@@ -40,7 +40,7 @@ def silero_vad_dir() -> Path:
                 if not wheel.exists():
                     r = subprocess.run(
                         [sys.executable, "-m", "pip", "download", f"silero-vad=={SILERO_VERSION}", "--no-deps",
-                         "--only-binary=:all:", "-d", str(cache), "-q"],
+                         "--only-binary=:all:", "--retries", "1", "--timeout", "20", "-d", str(cache), "-q"],
                         capture_output=True, text=True, timeout=300)
                     if r.returncode != 0 or not wheel.exists():
                         pytest.skip(f"cannot download silero-vad=={SILERO_VERSION} from the package index: "
