@@ -9,8 +9,10 @@ from :mod:`pyquant.analysis`) and calibration inputs, this fills in what the int
   set, ``y`` being the float layer output after ReLU and before pooling (pooling keeps the
   scale: max/average of values within the range). A layer whose calibration output is all
   zero gets scale 1. A layer's input scale is the previous layer's output scale.
-- **Bias**: ``bias_int[m] = rint(b[m] / (in_scale · w_scale[m]))`` (int32; out of range is an
-  error).
+- **Bias**: ``bias_int[m] = rint(b[m] / (in_scale · w_scale[m]))`` (int32). The accumulator
+  must hold ``|bias| + K·128·qmax`` in int32; a row whose bias would not fit (a float bias huge
+  compared with a tiny per-channel weight scale) gets the smallest weight scale that fits and
+  is re-quantized with it (``scale``/``scales`` in model.json show the scale actually used).
 - **Requantisation**: ``(mult[m], shift[m]) = quantize_multiplier(in_scale · w_scale[m] /
   out_scale)`` (15-bit mantissa, round half up in the shift: docs/FORMAT.md section 4).
 - **Flatten**: a dense layer fed by a flattened conv feature map gets its code columns permuted
@@ -119,15 +121,31 @@ def attach(model: ExecModel, records: list[LayerRecord], scales: ActScales) -> l
         codes = np.asarray(rec.codes, dtype=np.int8)
         if codes.shape != ly.w.shape:
             raise InputError(f"{model.source}: layer {ly.name!r} codes {codes.shape} vs weight {ly.w.shape}")
+        scale = np.asarray(rec.scale, dtype=np.float64).reshape(-1).copy()
+        ws = np.broadcast_to(scale, (ly.rows,)) if scale.size == 1 else scale
+        # The int32 accumulator must hold bias + K·128·qmax. A row whose float bias is huge
+        # compared with its weights (tiny per-channel scale) gets a coarser weight scale instead.
+        qm = (1 << (int(rec.bits) - 1)) - 1
+        room = float(2**31 - 1 - ly.cols * 128 * qm)
+        need = np.abs(ly.b) / (s_in * room)                  # smallest weight scale that fits
+        low = ws < need
+        if np.any(low):
+            if room <= 0:
+                raise InputError(f"{model.source}: layer {ly.name!r}: K = {ly.cols} overflows int32")
+            if scale.size == 1:
+                scale = np.array([float(need.max())])
+                codes = np.clip(np.rint(ly.w / scale[0]), -qm, qm).astype(np.int8)
+            else:
+                scale[low] = need[low]
+                codes = codes.copy()
+                codes[low] = np.clip(np.rint(ly.w[low] / scale[low, None]), -qm, qm).astype(np.int8)
+            r.scale = scale
+            ws = np.broadcast_to(scale, (ly.rows,)) if scale.size == 1 else scale
         if ly.flatten_chw is not None:
             codes = codes[:, hwc_permutation(ly.flatten_chw)]
         r.codes = np.ascontiguousarray(codes)
-        ws = np.asarray(rec.scale, dtype=np.float64).reshape(-1)
-        ws = np.broadcast_to(ws, (ly.rows,)) if ws.size == 1 else ws
         acc_scale = s_in * ws
         b = np.rint(ly.b / acc_scale)
-        if np.any(np.abs(b) >= 2**31 - 1):
-            raise InputError(f"{model.source}: layer {ly.name!r}: bias does not fit int32 at this scale")
         try:
             mult, shift = quantize_multiplier(acc_scale / s_out)
         except ValueError as e:

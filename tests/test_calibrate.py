@@ -113,3 +113,26 @@ def test_convert_is_deterministic(tmp_path):
                      "-o", str(tmp_path / d), "-q"]) == 0
     for f in sorted(p.name for p in (tmp_path / "a").iterdir()):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_tiny_row_with_large_bias_gets_a_coarser_scale(tmp_path):
+    """Per-channel: a row of tiny weights with a large bias would overflow int32; it is rescaled."""
+    from pyquant.analysis import Criteria
+
+    rng = np.random.default_rng(9)
+    w1 = rng.normal(size=(6, 10))
+    w1[2] *= 1e-9                                   # dead neuron: tiny weights ...
+    b1 = rng.normal(size=6)
+    b1[2] = 3.0                                      # ... but a large bias
+    w2 = rng.normal(size=(3, 6))
+    np.savez(tmp_path / "m.npz", **{"a.weight": w1, "a.bias": b1, "b.weight": w2})
+    model = load_executable(tmp_path / "m.npz")
+    x = rng.normal(size=(64, 10))
+    pb = PlanBuilder(model, x, Criteria(granularity="channel"))
+    layers = pb.build([8, 8])
+    assert np.all(np.abs(layers[0].bias_int.astype(np.int64)) + 10 * 128 * 127 < 2**31)
+    assert layers[0].scale[2] > pb.record(0, 8).scale[2]      # rescaled row
+    assert np.array_equal(layers[0].scale[[0, 1, 3, 4, 5]], pb.record(0, 8).scale[[0, 1, 3, 4, 5]])
+    f = infer_float(model, x)
+    q = infer_quantized(({"input": {"scale": pb.scales.input}}, layers), x)
+    assert 10 * np.log10((f**2).sum() / ((f - q) ** 2).sum()) > 25
