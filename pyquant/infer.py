@@ -168,12 +168,37 @@ def load_int_model(model) -> tuple[dict, list]:
         doc, layers = read_model_dir(model)
         info = dict(doc.get("info") or {})
         info["_where"] = str(Path(model))
+        _check_meta_execution(Path(model), doc, layers)
         return info, layers
     if isinstance(model, tuple) and len(model) == 2:
         doc, layers = model
         info = dict(doc.get("info", doc) or {})
         return info, list(layers)
     return {}, list(model)
+
+
+def _check_meta_execution(d: Path, doc: dict, layers: list) -> None:
+    """The execution fields the firmware reads from model.meta.bin must equal model.json's."""
+    from pyquant.layerfiles import GEOM_KEYS, POOL_CODES, read_meta
+
+    mp = d / doc.get("meta_file", "model.meta.bin")
+    hdr, recs, _ = read_meta(mp)
+    inp = (doc.get("info") or {}).get("input") or {}
+    if doc.get("info", {}).get("executable"):
+        if (hdr["in_h"], hdr["in_w"], hdr["in_c"]) != (inp.get("h"), inp.get("w"), inp.get("c")) or \
+                not np.isclose(hdr["input_scale"], np.float32(inp.get("scale", 0.0)), rtol=1e-6, atol=0):
+            raise InputError(f"{mp}: input geometry/scale differ from model.json")
+    for ly, r in zip(layers, recs):
+        if not ly.executable:
+            continue
+        g = ly.geom or {"in_h": 1, "in_w": 1, "in_c": ly.cols, "kh": 1, "kw": 1, "stride_h": 1, "stride_w": 1,
+                        "pad_top": 0, "pad_left": 0, "pad_bottom": 0, "pad_right": 0, "out_h": 1, "out_w": 1}
+        same = all(int(g.get(k, -1)) == r[k] for k in GEOM_KEYS) and bool(r["flags"] & 1) == bool(ly.relu) \
+            and r["pool"] == POOL_CODES.get(ly.pool, -1) and r["pool_k"] == ly.pool_k \
+            and r["pool_stride"] == ly.pool_stride and r["op"] == {"dense": 1, "conv": 2}.get(ly.kind, 3)
+        if not same:
+            raise InputError(f"{mp}: layer {ly.name!r} execution fields (geometry, relu, pool, op) differ "
+                             "from model.json")
 
 
 def input_geometry(layers: list) -> tuple[int, int, int]:

@@ -105,3 +105,25 @@ def test_mismatched_metadata_is_rejected(cnn_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "model" in err
     assert not (tmp_path / "v").exists()
+
+
+def test_json_geometry_differing_from_meta_bin_is_rejected(cnn_dir, tmp_path, capsys):
+    """The firmware reads model.meta.bin, infer_int model.json: they must describe the same run."""
+    import shutil
+    import zlib
+
+    d = tmp_path / "geom"
+    shutil.copytree(cnn_dir, d)
+    doc = json.loads((d / "model.json").read_text())
+    doc["layers"][0]["pool"] = "avg"                      # meta.bin still says max
+    (d / "model.json").write_text(json.dumps(doc))
+    x8 = np.zeros((1, 64), np.int8)
+    from pyquant.errors import InputError
+    with pytest.raises(InputError, match="model.meta.bin.*conv1"):
+        infer_int(d, x8)
+    doc["layers"][0]["pool"] = "max"
+    doc["layers"][0]["geom"]["pad_top"] = 0
+    (d / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="differ from model.json"):
+        infer_int(d, x8)
+    assert zlib.crc32((d / "model.meta.bin").read_bytes()) == doc["meta_crc32"]
