@@ -142,3 +142,24 @@ def test_npz_mlp(tmp_path):
     np.savez(tmp_path / "bad.npz", **{"l1.weight": w1, "l2.weight": rng.normal(size=(3, 7))})
     with pytest.raises(InputError, match="bad.npz"):
         load_executable(tmp_path / "bad.npz")
+
+
+def test_examples_data_splits_are_reproducible_and_disjoint():
+    """scripts/train_digits.py's split reproduces the shipped files; splits are disjoint and complete."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "scripts" / "train_digits.py")
+    td = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(td)
+    sp = td.load_splits()
+    assert np.array_equal(sp["calib"][0], np.load(EX / "digits_calib.npy"))
+    for k in ("heldout", "test"):
+        z = np.load(EX / f"digits_{k}.npz")
+        assert np.array_equal(sp[k][0], z["X"]) and np.array_equal(sp[k][1], z["y"])
+    assert sum(len(v[1]) for v in sp.values()) == 1797
+    rows = {k: {r.tobytes() for r in v[0]} for k, v in sp.items()}
+    # digits has a few duplicate images; the splits share at most those
+    assert len(rows["test"] & rows["calib"]) + len(rows["test"] & rows["heldout"]) <= 3
+    for name in ("digits_mlp", "digits_cnn"):
+        meta = {e.key: e.value for e in onnx.load(str(EX / f"{name}.onnx")).metadata_props}
+        assert meta["pyquant.data.calib"] == "digits_calib.npy"
