@@ -242,3 +242,21 @@ def test_same_source_bit_exact_with_xilinx_ap_types(tmp_path: Path) -> None:
                        text=True, timeout=120)
     last = r.stdout.strip().splitlines()[-1]
     assert r.returncode == 0 and last.startswith("PASS: pq_accel C-sim (Xilinx ap_int.h)"), r.stdout[-400:]
+
+
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_more_lanes_same_results(lanes: int) -> None:
+    """LANES (DSPs in parallel, 2 rows each) changes banking and row grouping, never the bytes;
+    the cycle model still equals the loop trip counts."""
+    k = pqhls.Kernel(pqhls.build("lib", {"LANES": lanes}))
+    assert k.lanes == lanes
+    for c in gv.synthetic_calls():
+        got = k.layer(c.x, c.w, c.bias, c.mult, c.shift, c.relu, c.bits, reuse=c.reuse)
+        assert np.array_equal(got, c.y), c.name
+    hdr = (pqhls.SRC / "pq_accel_capi.h").read_text()
+    cc, lp, md = (int(hdr.split(f"#define {n} ")[1].split()[0]) for n in ("PQ_CYC_CALL", "PQ_CYC_LOOP",
+                                                                           "PQ_CYC_MAC_DEPTH"))
+    c = gv.random_call("cyc", 2, 13, 40, 5, np.random.default_rng(0))
+    k.layer(c.x, c.w, c.bias, c.mult, c.shift, False, 2)
+    iters, entries, macs = k.sim_stats()
+    assert k.cycle_estimate(2, 13, 40, 5) == cc + iters + lp * entries + md * macs
