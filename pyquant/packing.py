@@ -71,15 +71,20 @@ def pack(codes: np.ndarray, bits: int) -> bytes:
             raise ValueError(f"code out of range for INT{bits}: [{lo}, {hi}] not within [{-qm}, {qm}]")
     if a.size == 0:
         return bytes(a.shape[0] * row_bytes(a.shape[1], bits))
-    u = _pad_cols(np.ascontiguousarray(a, dtype=np.int8), per).view(np.uint8)
+    u = np.ascontiguousarray(_pad_cols(np.asarray(a, dtype=np.int8), per)).view(np.uint8)
     if bits == 8:
         return u.tobytes()
+    # INT4/INT2: read a group's codes (one byte each, two's complement) as one little-endian
+    # word, keep the low b bits of each byte and fold them down into the low byte in place.
     if bits == 4:
-        u = u & np.uint8(0x0F)
-        return (u[:, 0::2] | (u[:, 1::2] << 4)).tobytes()
+        x = u.reshape(-1).view("<u2") & np.uint16(0x0F0F)
+        x |= x >> np.uint16(4)
+        return x.astype(np.uint8).tobytes()
     if bits == 2:
-        u = u & np.uint8(0x03)
-        return (u[:, 0::4] | (u[:, 1::4] << 2) | (u[:, 2::4] << 4) | (u[:, 3::4] << 6)).tobytes()
+        x = u.reshape(-1).view("<u4") & np.uint32(0x03030303)
+        x |= x >> np.uint32(6)
+        x |= x >> np.uint32(12)
+        return x.astype(np.uint8).tobytes()
     # INT6: 4 codes (a, b, c, d) -> 3 bytes of the 24-bit little-endian value a | b<<6 | c<<12 | d<<18
     u = u & np.uint8(0x3F)
     w0, w1, w2, w3 = u[:, 0::4], u[:, 1::4], u[:, 2::4], u[:, 3::4]

@@ -109,7 +109,7 @@ def _codes(draw):
     return bits, arr
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_codes())
 def test_roundtrip_and_layout_property(bc):
     bits, arr = bc
@@ -123,7 +123,7 @@ def test_roundtrip_and_layout_property(bc):
     np.testing.assert_array_equal(back, arr)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from([2, 4, 6, 8]), st.integers(1, 6), st.integers(1, 37), st.data())
 def test_odd_row_lengths_rows_start_on_byte_boundary(bits, rows, cols, data):
     qm = (1 << (bits - 1)) - 1
