@@ -5,7 +5,8 @@ constant operand), ``LSTM``/``GRU``/``RNN`` (``W`` and ``R``) is one layer, wher
 exporter stored it: graph initializers, ``Constant`` nodes, behind chains of
 ``Identity``/``Cast``/``Reshape``/``Flatten``/``Transpose``/``Squeeze``/``Unsqueeze``/``Slice``/
 ``Concat``/``Gather``/``Split``/``DequantizeLinear`` and elementwise arithmetic on constants, and
-inside ``If``/``Loop``/``Scan`` subgraphs (recursively; names from enclosing scopes resolve).
+inside ``If``/``Loop``/``Scan`` subgraphs (recursively; names from enclosing scopes resolve) and
+inside model-local functions (inlined first).
 fp16, bf16, fp32 and fp64 storage are accepted. The same constant consumed twice in the same way
 (e.g. one LSTM weight used by both branches of an ``If``) is one layer.
 
@@ -121,6 +122,12 @@ def load_onnx(path: str | os.PathLike):
         raise InputError(f"{p}: not a valid ONNX model ({type(e).__name__}: {_short(e)})") from None
     if not m.HasField("graph") or (len(m.graph.node) == 0 and len(m.graph.initializer) == 0):
         raise InputError(f"{p}: not a valid ONNX model (no graph)")
+    if len(m.functions):        # model-local functions (e.g. torch dynamo exports): inline them
+        try:
+            from onnx.inliner import inline_local_functions
+            m = inline_local_functions(m)
+        except Exception as e:
+            raise InputError(f"{p}: cannot inline the model's local functions ({_short(e)})") from None
     return m
 
 

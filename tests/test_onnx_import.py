@@ -357,3 +357,24 @@ def test_split_outputs(tmp_path):
     L = _layers(p)
     np.testing.assert_array_equal(L["last_part"].w, base[9:10])      # ONNX: chunks 3, 3, 3, 1
     np.testing.assert_array_equal(L["explicit_sizes"].w, base[4:])
+
+
+def test_model_local_function_is_inlined(tmp_path):
+    """torch dynamo exports wrap modules in model-local functions: weights arrive as arguments."""
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    fn = helper.make_function("local", "Linear", ["inp", "weight"], ["out"],
+                              [helper.make_node("Transpose", ["weight"], ["wt"]),
+                               helper.make_node("MatMul", ["inp", "wt"], ["out"], name="fn_mm")],
+                              opset_imports=[helper.make_opsetid("", 17)])
+    g = helper.make_graph([helper.make_node("Linear", ["x", "W"], ["y"], name="lin", domain="local")], "g",
+                          [_vi("x", [1, 4])], [_vi("y", [1, 3])], [numpy_helper.from_array(w, "W")])
+    m = helper.make_model(g, functions=[fn], opset_imports=[helper.make_opsetid("", 17),
+                                                            helper.make_opsetid("local", 1)])
+    m.ir_version = 8
+    p = tmp_path / "fn.onnx"
+    onnx.save(m, p)
+    (it,) = iter_weights(p)
+    np.testing.assert_array_equal(it.w, w)          # MatMul(x, W^T): canonical [out, in] = W
+    assert it.tensor == "W" and it.op == "MatMul"
+    x = RNG.standard_normal((1, 4)).astype(np.float32)
+    np.testing.assert_allclose(_ort(p, {"x": x}), x @ it.w.T, rtol=1e-5, atol=1e-6)
