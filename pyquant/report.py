@@ -188,6 +188,32 @@ def render(model_dir: str | os.PathLike, evaluation: str | os.PathLike | None = 
                "(SNR/in-range criteria in model.json). ∞: exact.</p>")
     if layers and any(ly.get("candidates") for ly in layers):
         out.append(f"<img alt='weight SNR per layer and width' src='{_snr_plot(layers)}'>")
+    if info.get("executable"):
+        plan = info.get("plan") or {}
+        out.append("<h2>Integer execution</h2>")
+        inp = info.get("input") or {}
+        line = (f"<p>Input {inp.get('h')}×{inp.get('w')}×{inp.get('c')} (HWC), scale {inp.get('scale', 0):.6g}; "
+                f"{len(layers)} accelerator calls per sample")
+        srch = plan.get("search") or {}
+        if srch:
+            h = srch.get("heldout") or {}
+            line += (f"; plan <b>{e(str(plan.get('name')))}</b>: held-out accuracy drop {h.get('drop', 0):.4f} "
+                     f"({'meets' if srch.get('budget_met_heldout') else 'MISSES'} the budget {plan.get('budget')})")
+        out.append(line + ".</p>")
+        out.append("<table><tr><th class='l'>layer</th><th class='l'>kind</th><th>in scale</th><th>out scale</th>"
+                   "<th class='l'>relu</th><th class='l'>pool</th><th class='l'>geometry (in → out)</th>"
+                   "<th>mult range</th><th>shift range</th></tr>")
+        for ly in layers:
+            g = ly.get("geom")
+            geo = (f"{g['in_h']}×{g['in_w']}×{g['in_c']} k{g['kh']}×{g['kw']} s{g['stride_h']} → "
+                   f"{g['out_h']}×{g['out_w']}×{ly['rows']}") if g else f"{ly['cols']} → {ly['rows']}"
+            pool = "—" if ly.get("pool", "none") == "none" else f"{ly['pool']} {ly['pool_k']}/{ly['pool_stride']}"
+            m, sh = ly.get("mult") or [0], ly.get("shift") or [0]
+            out.append(f"<tr><td class='l'>{e(ly['name'])}</td><td class='l'>{e(ly['kind'])}</td>"
+                       f"<td>{ly['in_scale']:.4g}</td><td>{ly['out_scale']:.4g}</td>"
+                       f"<td class='l'>{'yes' if ly.get('relu') else 'no'}</td><td class='l'>{e(pool)}</td>"
+                       f"<td class='l'>{e(geo)}</td><td>{min(m)}–{max(m)}</td><td>{min(sh)}–{max(sh)}</td></tr>")
+        out.append("</table>")
     out.append("<h2>Accuracy / bits trade-off</h2>")
     if curve and curve.get("points"):
         key = "accuracy" if curve.get("labels") else "agreement"
