@@ -51,16 +51,21 @@ def file_lock(name: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+# A private build directory: builds started here (under our lock) never race with builds of
+# sw/build/ started elsewhere (make fw, the firmware's own tests).
+FW_BUILD = ROOT / "build" / "vboard"
+
+
 def firmware_binary(backend: str = "cref") -> Path:
-    """Where the sw Makefile puts the host firmware for ``backend``."""
-    return SW / "build" / f"host-{backend}" / "pqfw-host"
+    """Where :func:`build_firmware` puts the host firmware for ``backend``."""
+    return FW_BUILD / f"host-{backend}" / "pqfw-host"
 
 
 def build_firmware(backend: str = "cref", verbose: bool = False) -> Path:
     """Build (or bring up to date) the host firmware; returns the binary's path.
 
-    Runs ``make -C sw host BACKEND=<backend>`` under the lock ``sw-host-<backend>`` so that
-    concurrent callers (xdist workers, the firmware's own tests) do not race. Raises
+    Runs ``make -C sw host BACKEND=<backend> BUILD=build/vboard`` under the lock
+    ``sw-host-<backend>`` so that concurrent callers (xdist workers) do not race. Raises
     :class:`VBoardError` with the tail of the build log on failure.
     """
     if backend not in BACKENDS:
@@ -70,7 +75,8 @@ def build_firmware(backend: str = "cref", verbose: bool = False) -> Path:
     env = dict(os.environ)
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     with file_lock(f"sw-host-{backend}"):
-        r = subprocess.run(["make", "-s", "-C", str(SW), "host", f"BACKEND={backend}"], env=env,
+        r = subprocess.run(["make", "-s", "-C", str(SW), "host", f"BACKEND={backend}", f"BUILD={FW_BUILD}"],
+                           env=env,
                            stdout=None if verbose else subprocess.PIPE,
                            stderr=None if verbose else subprocess.STDOUT, text=True)
     if r.returncode != 0:
