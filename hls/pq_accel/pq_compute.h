@@ -109,8 +109,8 @@ void load_weights(axis_stream& wgt, ap_uint<4> prec, ap_uint<9> rows, ap_uint<11
     PQ_STAT_ENTRY();
 load_consts:
     for (ap_uint<12> i = 0; i < nconst; i++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 8 max = 2048
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=8 max=2048
         PQ_STAT_ITER();
         ap_uint<8> b = rd.next(wgt);
         if (j < 4) {
@@ -138,8 +138,8 @@ load_consts:
     PQ_STAT_ENTRY();
 load_codes:
     for (ap_uint<16> i = 0; i < total; i++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = WMEM_BYTES
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=WMEM_BYTES
         PQ_STAT_ITER();
         ap_uint<8> b = rd.next(wgt);
         wmem[bank][base + cb] = b;
@@ -162,8 +162,8 @@ inline void load_acts(axis_stream& act, ByteReader& rd, code_t xbuf[MAX_COLS], a
     PQ_STAT_ENTRY();
 load_x:
     for (ap_uint<11> k = 0; k < cols; k++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
         PQ_STAT_ITER();
         xbuf[k] = code_t(rd.next(act));
     }
@@ -213,13 +213,15 @@ void compute_2lane(ap_uint<8> wmem[2 * L][BANK_BYTES], const code_t xbuf[MAX_COL
     ap_uint<12> rb = row_bytes(prec, cols);
     ap_uint<7> depth = prec == 8 ? DEPTH_INT8 : prec == 6 ? DEPTH_INT6 : prec == 4 ? DEPTH_INT4 : DEPTH_INT2_1COL;
     waddr_t base = 0;
+    const int kMaxGroups = MAX_ROWS / (2 * L);  // constants in pragmas: const ints, not expressions
+    (void)kMaxGroups;  // only pragmas read it
 row_groups:
     for (ap_uint<10> m0 = 0; m0 < rows; m0 += 2 * L) {
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_ROWS / (2 * L)
+#pragma HLS LOOP_TRIPCOUNT min=1 max=kMaxGroups
         acc_t acc[2 * L];
-#pragma HLS ARRAY_PARTITION variable = acc complete
+#pragma HLS ARRAY_PARTITION variable=acc complete
         dsp_acc_t p[L];
-#pragma HLS ARRAY_PARTITION variable = p complete
+#pragma HLS ARRAY_PARTITION variable=p complete
     init_acc:
         for (int j = 0; j < 2 * L; j++) {
 #pragma HLS UNROLL
@@ -236,8 +238,8 @@ row_groups:
         PQ_STAT_MAC_ENTRY();
     mac_k:
         for (ap_uint<11> k = 0; k < cols; k++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
             PQ_STAT_ITER();
             code_t x = xbuf[k];
             bool flush = (cnt == depth - 1) || (k == cols - 1);
@@ -249,7 +251,7 @@ row_groups:
                 ap_int<27> a = (ap_int<27>(w_hi) << LANE2_SHIFT) + ap_int<27>(w_lo);
                 ap_int<18> b = x;
                 ap_int<45> prod = a * b;  // one DSP48E2: 27 x 18 signed
-#pragma HLS BIND_OP variable = prod op = mul impl = dsp
+#pragma HLS BIND_OP variable=prod op=mul impl=dsp
                 dsp_acc_t pn = p[l] + prod;
                 if (flush) {
                     ap_int<LANE2_SHIFT> lo = pn;                       // signed P[17:0]
@@ -266,7 +268,7 @@ row_groups:
         }
     requant_rows:
         for (int j = 0; j < 2 * L; j++) {
-#pragma HLS PIPELINE II = 1
+#pragma HLS PIPELINE II=1
             PQ_STAT_ITER();
             if (m0 + j < rows) ybuf[m0 + j] = requant(acc[j], cmult[m0 + j], cshift[m0 + j], relu);
         }
@@ -284,15 +286,17 @@ void compute_2x2(ap_uint<8> wmem[2 * L][BANK_BYTES], const code_t xbuf0[MAX_COLS
                  ap_uint<6> cshift[MAX_ROWS], bool relu, code_t ybuf0[MAX_ROWS], code_t ybuf1[MAX_ROWS]) {
     ap_uint<12> rb = row_bytes(2, cols);
     waddr_t base = 0;
+    const int kMaxGroups = MAX_ROWS / (2 * L);
+    (void)kMaxGroups;  // only pragmas read it
 row_groups2:
     for (ap_uint<10> m0 = 0; m0 < rows; m0 += 2 * L) {
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_ROWS / (2 * L)
+#pragma HLS LOOP_TRIPCOUNT min=1 max=kMaxGroups
         acc_t acc0[2 * L];  // column 0, rows m0 + j
         acc_t acc1[2 * L];  // column 1
-#pragma HLS ARRAY_PARTITION variable = acc0 complete
-#pragma HLS ARRAY_PARTITION variable = acc1 complete
+#pragma HLS ARRAY_PARTITION variable=acc0 complete
+#pragma HLS ARRAY_PARTITION variable=acc1 complete
         dsp_acc_t p[L];
-#pragma HLS ARRAY_PARTITION variable = p complete
+#pragma HLS ARRAY_PARTITION variable=p complete
     init_acc2:
         for (int j = 0; j < 2 * L; j++) {
 #pragma HLS UNROLL
@@ -311,8 +315,8 @@ row_groups2:
         PQ_STAT_MAC_ENTRY();
     mac_k2:
         for (ap_uint<11> k = 0; k < cols; k++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_COLS
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
             PQ_STAT_ITER();
             ap_uint<8> x0u = ap_int<10>(xbuf0[k]) + 128;  // x0 + 128 in [0, 255]
             ap_int<18> b = ap_int<18>(x0u) + (ap_int<18>(xbuf1[k]) << OP_XSHIFT);
@@ -325,7 +329,7 @@ row_groups2:
                 ap_int<27> a = (ap_int<27>(w1) << OP_WSHIFT) + ap_int<27>(w0);
                 ap_int<35> c = -(ap_int<35>(a) << 7);  // C port: removes the +128 offset of x0
                 ap_int<45> prod = a * b;                // one DSP48E2: 27 x 18 signed
-#pragma HLS BIND_OP variable = prod op = mul impl = dsp
+#pragma HLS BIND_OP variable=prod op=mul impl=dsp
                 dsp_acc_t pn = p[l] + prod + c;
                 if (flush) {
                     ap_int<OP_XSHIFT> l0 = pn;
@@ -348,7 +352,7 @@ row_groups2:
         }
     requant_rows2:
         for (int j = 0; j < 2 * L; j++) {
-#pragma HLS PIPELINE II = 1
+#pragma HLS PIPELINE II=1
             PQ_STAT_ITER();
             if (m0 + j < rows) {
                 ybuf0[m0 + j] = requant(acc0[j], cmult[m0 + j], cshift[m0 + j], relu);
@@ -364,8 +368,8 @@ inline void store_col(axis_stream& res, ByteWriter& wr, const code_t ybuf[MAX_RO
     PQ_STAT_ENTRY();
 store_y:
     for (ap_uint<9> m = 0; m < rows; m++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = MAX_ROWS
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_ROWS
         PQ_STAT_ITER();
         wr.put(res, ap_uint<8>(ybuf[m]), last_col && (m == rows - 1));
     }
