@@ -220,6 +220,8 @@ class Result:
     hello: dict = field(default_factory=dict)
     resumed_from: int = 0
     upload_payload: int = 0
+    upload_wire: int = 0  # bytes written to the port during the model upload (frames, retries)
+    upload_rx_wire: int = 0
     timing: Timing = field(default_factory=Timing)
     total_cycles: int = 0
     layer_cycles: list[int] = field(default_factory=list)
@@ -524,6 +526,7 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
         prog.start()
         try:
             t = time.monotonic()
+            tx0, rx0 = link.stats.tx_wire, link.stats.rx_wire
             try:
                 res.resumed_from = upload_model(client, model, up, prog, args.fresh, note)
             except pq.BoardError as e:
@@ -534,6 +537,8 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
                 prog.reset()
                 res.resumed_from = upload_model(client, model, up, prog, True, note)
             res.timing.upload_s = time.monotonic() - t
+            res.upload_wire = link.stats.tx_wire - tx0
+            res.upload_rx_wire = link.stats.rx_wire - rx0
             res.upload_payload = model.total_bytes - res.resumed_from
             t = time.monotonic()
             prog.describe("input")
@@ -665,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     doc = {"port": res.port, "hello": res.hello, "samples": res.samples, "match": res.match,
            "mismatches": res.mismatches, "resumed_from": res.resumed_from, "upload_payload": res.upload_payload,
+           "upload_wire": res.upload_wire, "upload_rx_wire": res.upload_rx_wire,
            "timing": res.timing.__dict__, "total_cycles": res.total_cycles, "layer_cycles": res.layer_cycles,
            "link": res.link}
     if args.json:

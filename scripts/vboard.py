@@ -186,6 +186,110 @@ class VBoard:
         self.stop()
 
 
+def _run(cmd: list[str], what: str) -> None:
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        tail = " | ".join(r.stdout.strip().splitlines()[-3:])
+        raise VBoardError(f"{what} failed (exit {r.returncode}): {tail}")
+
+
+def prepare_example(name: str, out: Path, samples: int) -> tuple[Path, Path]:
+    """``pyquant convert`` ``examples/<name>.onnx`` with its calibration split and write the
+    golden vectors of its first ``samples`` calibration inputs; returns (model_dir, golden_dir)."""
+    py = sys.executable
+    onnx = ROOT / "examples" / f"{name}.onnx"
+    calib = ROOT / "examples" / "digits_calib.npy"
+    mdir, gdir = out / name, out / f"{name}-golden"
+    _run([py, "-m", "pyquant", "convert", str(onnx), "--calib", str(calib), "-o", str(mdir), "-q"],
+         f"pyquant convert {onnx.name}")
+    _run([py, "-m", "pyquant", "golden", str(mdir), "--input", str(calib), "-n", str(samples), "-o", str(gdir),
+          "-q"], f"pyquant golden {name}")
+    return mdir, gdir
+
+
+def deploy_sim(backend: str = "verilated", models: tuple[str, ...] = ("digits_mlp", "digits_cnn"),
+               samples: int = 32, out: Path | None = None, fault: FaultConfig | None = None,
+               extra: tuple[str, ...] = ()) -> int:
+    """The whole flow on the virtual board (``make deploy-sim``): convert each example, write
+    its golden vectors, start the virtual board, upload with the real host tool over the
+    pty, run, fetch the outputs and compare them with the golden vectors. Returns 0 only when
+    every model's outputs match bit for bit."""
+    from scripts import deploy
+
+    out = out or ROOT / "build" / "deploy-sim"
+    rc = 0
+    with VBoard(backend, fault, args=("--quiet",)) as vb:
+        for name in models:
+            mdir, gdir = prepare_example(name, out, samples)
+            print(f"deploy-sim: {name} on the virtual board ({backend}) at {vb.path}", flush=True)
+            r = deploy.main(["--port", vb.path, "--model", str(mdir), "--golden", str(gdir), "--no-progress",
+                             "--json", str(out / f"{name}-deploy.json"), *extra])
+            if r != 0:
+                rc = r
+            if not vb.alive():
+                raise VBoardError("the firmware exited during the run")
+    if rc == 0:
+        print(f"deploy-sim: outputs of {', '.join(models)} on the virtual board ({backend}) match the golden "
+              f"vectors", flush=True)
+    else:
+        print(f"deploy-sim: FAILED (exit {rc})", file=sys.stderr, flush=True)
+    return rc
+
+
+def bench_uart(out_json: Path, model: str = "digits_mlp", bauds: tuple[int, ...] = (115200, 921600),
+               backend: str = "cref") -> dict:
+    """Upload the digits example through the fault link paced at each baud rate (no faults) and
+    write ``payload bytes / wire bytes`` and the upload times to ``out_json`` (atomically)."""
+    import json
+    import tempfile
+
+    from scripts import deploy
+
+    work = ROOT / "build" / "bench" / "uart-work"
+    mdir, gdir = prepare_example(model, work, 8)
+    m = deploy.load_model(mdir)
+    runs = []
+    for baud in bauds:
+        js = work / f"deploy-{baud}.json"
+        with VBoard(backend, FaultConfig(baud=baud)) as vb:
+            r = deploy.main(["--port", vb.path, "--model", str(mdir), "--golden", str(gdir), "--baud", str(baud),
+                             "--fresh", "--no-progress", "--json", str(js)])
+        if r != 0:
+            raise VBoardError(f"bench-uart: deploy at {baud} baud failed (exit {r})")
+        d = json.loads(js.read_text())
+        link = d["link"]
+        payload = m.total_bytes
+        runs.append({
+            "baud": baud,
+            "upload_s": round(d["timing"]["upload_s"], 4),
+            "line_time_s": round(payload * 10 / baud, 4),
+            "payload_bytes": payload,
+            "wire_bytes_sent": d["upload_wire"],
+            "upload_efficiency": round(payload / (d["timing"]["upload_s"] * baud / 10), 4),
+            "retries": link["retries"],
+        })
+    from scripts import pqproto as pq
+    first = runs[0]
+    doc = {
+        "model": model, "model_bytes": m.total_bytes, "frame_payload_max": pq.MAX_PAYLOAD,
+        "payload_bytes": first["payload_bytes"], "wire_bytes": first["wire_bytes_sent"],
+        "payload_over_wire": round(first["payload_bytes"] / first["wire_bytes_sent"], 4),
+        "payload_over_wire_4096B_frame": round(4096 / len(pq.encode_frame(3, 1, bytes(range(1, 256)) * 16 + b"\x01")), 4),
+        "runs": runs,
+        "note": "payload_over_wire: model bytes / bytes the host wrote during the upload (frames, COBS, "
+                "headers, CRCs, STATUS/RESET requests). upload_s = meta + layers measured by the host tool "
+                "through the fault link paced at the baud rate (8N1, both directions); upload_efficiency = "
+                "payload bytes / (upload_s x baud/10), stop-and-wait round trips included",
+    }
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".uart.", suffix=".tmp", dir=out_json.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, out_json)
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vboard", description="Start the virtual board and print its PTY path.")
     p.add_argument("--backend", choices=BACKENDS, default="verilated",
@@ -193,8 +297,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--binary", default=None, help="use this firmware binary instead of building one")
     p.add_argument("--no-build", action="store_true", help="do not run make first")
     p.add_argument("--log", default="-", help="write the firmware's stderr to this file (default: stderr)")
+    p.add_argument("--deploy-sim", action="store_true",
+                   help="run the whole flow (convert, golden, upload, run, compare) instead of serving")
+    p.add_argument("--models", default="digits_mlp,digits_cnn", help="--deploy-sim examples (comma list)")
+    p.add_argument("--samples", type=int, default=32, help="--deploy-sim samples per model (default 32)")
+    p.add_argument("--bench-uart", metavar="JSON", default=None,
+                   help="write the UART upload benchmark (115200 and 921600 baud, paced) to JSON")
     add_fault_args(p)
     a = p.parse_args(argv)
+    if a.bench_uart:
+        try:
+            doc = bench_uart(Path(a.bench_uart))
+        except (VBoardError, OSError) as e:
+            print(f"vboard: error: {e}", file=sys.stderr)
+            return 2
+        for r in doc["runs"]:
+            print(f"bench-uart: {doc['model']} ({doc['model_bytes']} B) at {r['baud']} baud: upload {r['upload_s']:.3f}s "
+                  f"(line time {r['line_time_s']:.3f}s)")
+        print(f"bench-uart: payload/wire {doc['payload_over_wire']:.4f}; wrote {a.bench_uart}")
+        return 0
+    if a.deploy_sim:
+        try:
+            cfg = config_from_args(a)
+            use_link = cfg.rate > 0 or cfg.stall_after is not None or cfg.disconnect_after is not None \
+                or cfg.baud is not None
+            return deploy_sim(a.backend, tuple(m for m in a.models.split(",") if m), a.samples,
+                              fault=cfg if use_link else None)
+        except (VBoardError, ValueError, OSError) as e:
+            print(f"vboard: error: {e}", file=sys.stderr)
+            return 2
     try:
         cfg = config_from_args(a)
         use_link = cfg.rate > 0 or cfg.stall_after is not None or cfg.disconnect_after is not None \

@@ -32,6 +32,9 @@ uint64_t g_cycles = 0;
 std::deque<uint32_t> g_in[2];
 std::deque<uint32_t> g_res;
 bool g_bus_error = false;
+// PQ_VL_DEBUG=1: one stderr line per accelerator call (words moved on each stream)
+bool g_debug = false;
+uint64_t g_n_wgt = 0, g_n_act = 0, g_n_res = 0, g_call_start = 0;
 
 // AXI4-Lite master signals held between ticks
 struct Lite {
@@ -91,9 +94,14 @@ Fired tick()
     t.eval();
     g_ctx->timeInc(1);
     ++g_cycles;
-    if (f.wgt) g_in[0].pop_front();
-    if (f.act) g_in[1].pop_front();
-    if (f.res) g_res.push_back(f.res_data);
+    if (f.wgt) { g_in[0].pop_front(); ++g_n_wgt; }
+    if (f.act) { g_in[1].pop_front(); ++g_n_act; }
+    if (f.res) { g_res.push_back(f.res_data); ++g_n_res; }
+    if (g_debug && g_call_start && g_cycles - g_call_start == 200000u)
+        std::fprintf(stderr, "pq_accel(vl): call running for 200000 cycles: %llu wgt, %llu act, %llu res words; "
+                     "fifo wgt %zu act %zu res %zu; TREADY wgt %d act %d\n",
+                     (unsigned long long)g_n_wgt, (unsigned long long)g_n_act, (unsigned long long)g_n_res,
+                     g_in[0].size(), g_in[1].size(), g_res.size(), (int)g_top->wgt_TREADY, (int)g_top->act_TREADY);
     return f;
 }
 
@@ -114,6 +122,8 @@ extern "C" int backend_init(void)
     g_ctx->debug(0);
     g_ctx->randReset(0);
     g_top = std::make_unique<Vpq_accel>(g_ctx.get(), "pq_accel");
+    const char *dbg = std::getenv("PQ_VL_DEBUG");
+    g_debug = dbg && *dbg && *dbg != '0';
     g_cycles = 0;
     g_in[0].clear();
     g_in[1].clear();
@@ -128,6 +138,10 @@ extern "C" int backend_init(void)
 
 extern "C" void backend_close(void)
 {
+    if (g_debug && g_call_start)
+        std::fprintf(stderr, "pq_accel(vl): last call: %llu wgt, %llu act, %llu res words in %llu cycles\n",
+                     (unsigned long long)g_n_wgt, (unsigned long long)g_n_act, (unsigned long long)g_n_res,
+                     (unsigned long long)(g_cycles - g_call_start));
     if (g_top) g_top->final();
     g_top.reset();
     g_ctx.reset();
@@ -137,6 +151,14 @@ extern "C" uint8_t backend_kind(void) { return 1; /* RTL (simulated) */ }
 
 extern "C" void backend_reg_write(uint32_t off, uint32_t val)
 {
+    if (g_debug && off == 0x00u && (val & 1u)) {
+        if (g_call_start)
+            std::fprintf(stderr, "pq_accel(vl): previous call: %llu wgt, %llu act, %llu res words in %llu cycles\n",
+                         (unsigned long long)g_n_wgt, (unsigned long long)g_n_act, (unsigned long long)g_n_res,
+                         (unsigned long long)(g_cycles - g_call_start));
+        g_n_wgt = g_n_act = g_n_res = 0;
+        g_call_start = g_cycles;
+    }
     g_lite = Lite{};
     g_lite.awvalid = g_lite.wvalid = true;
     g_lite.awaddr = off;
