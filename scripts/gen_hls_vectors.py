@@ -256,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args(argv)
     out = Path(args.output)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "synthetic" / "index.txt").exists())):
+        print(f"gen_hls_vectors: error: {out}: exists and is not a vector directory; refusing to replace it",
+              file=sys.stderr)
+        return 2
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.absolute().parent))

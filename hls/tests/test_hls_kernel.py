@@ -222,6 +222,11 @@ def test_bad_golden_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "manifest.json" in err[0] and str(bad) in err[0]
     assert not out.exists()  # nothing half-written
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("x")
+    assert gv.main(["-o", str(precious)]) == 2  # never replaces a directory it did not write
+    assert (precious / "keep.txt").exists() and "refusing" in capsys.readouterr().err
     (bad / "manifest.json").write_text("{not json")
     assert gv.main(["-o", str(out), "--golden", str(bad)]) == 2
     assert "not a pyquant golden manifest" in capsys.readouterr().err
