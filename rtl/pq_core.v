@@ -136,12 +136,12 @@ module pq_core #(
 
   // activation buffer
   wire [1:0] a_full, a_two;
-  reg        a_start, a_rel;
+  reg        a_start, a_rel, a_rel_buf;
   wire signed [7:0] x0, x1;
   pq_act_buf #(.MAX_COLS(MAX_COLS), .CW(CW)) u_act (
     .clk_i(clk_i), .rst_ni(rst_ni), .start_i(a_start), .k_i(K), .n_i(N), .outer_i(bits == 4'd2),
     .tdata_i(act_tdata_i), .tvalid_i(act_tvalid_i), .tready_o(act_tready_o),
-    .full_o(a_full), .two_o(a_two), .release_i(a_rel), .release_buf_i(cur),
+    .full_o(a_full), .two_o(a_two), .release_i(a_rel), .release_buf_i(a_rel_buf),
     .rd_buf_i(cur), .rd_k_i(k), .x0_o(x0), .x1_o(x1));
 
   // banks
@@ -212,7 +212,7 @@ module pq_core #(
   reg  commit;
   wire freed, freed_buf, r_done;
   pq_res_out #(.MAX_ROWS(MAX_ROWS), .RW(RW)) u_out (
-    .clk_i(clk_i), .rst_ni(rst_ni), .m_i(M),
+    .clk_i(clk_i), .rst_ni(rst_ni), .start_i(ready_o), .m_i(M),
     .we_i(rq_v), .waddr_i(rq_tag), .wdata_i(rq_y),
     .commit_i(commit), .commit_buf_i(h_buf), .commit_two_i(h_two), .commit_last_i(h_lasts),
     .freed_o(freed), .freed_buf_o(freed_buf), .done_o(r_done),
@@ -223,7 +223,7 @@ module pq_core #(
 
   always @(posedge clk_i) begin
     if (!rst_ni) begin
-      st <= S_IDLE; rs <= R_WAIT; ready_o <= 1'b0; done_o <= 1'b0; a_start <= 1'b0; a_rel <= 1'b0;
+      st <= S_IDLE; rs <= R_WAIT; ready_o <= 1'b0; a_rel_buf <= 1'b0; done_o <= 1'b0; a_start <= 1'b0; a_rel <= 1'b0;
       bstart <= 1'b0; lclr <= 1'b0; claim <= 2'b00; h_busy <= 1'b0; fph <= 1'b0; fi <= 0;
       commit <= 1'b0; committing <= 1'b0; ccnt <= 3'd0; cur <= 1'b0; k <= {CW{1'b0}}; wk <= 8'd0;
       bits <= 4'd8; M <= {RW{1'b0}}; K <= {CW{1'b0}}; N <= 32'd0; relu <= 1'b0; rb <= {CW{1'b0}};
@@ -288,7 +288,7 @@ module pq_core #(
               gb <= gb + NB; gw <= gw + rw[BAW-1:0];
               bstart <= 1'b1; lclr <= 1'b1; rs <= R_PRIME;
             end else begin
-              a_rel <= 1'b1; cur <= !cur; cols_left <= cols_left - step_cols;
+              a_rel <= 1'b1; a_rel_buf <= cur; cur <= !cur; cols_left <= cols_left - step_cols;
               if (cols_left == step_cols) st <= S_FIN; else rs <= R_WAIT;
             end
           end

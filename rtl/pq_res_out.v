@@ -8,6 +8,7 @@ module pq_res_out #(
 ) (
     input  wire          clk_i,
     input  wire          rst_ni,
+    input  wire          start_i,      // call start (all buffers are empty)
     input  wire [RW-1:0] m_i,          // rows of the call
     // write port (requantiser): address {buf, col, row}
     input  wire          we_i,
@@ -66,6 +67,8 @@ module pq_res_out #(
       pend <= 2'b00; two <= 2'b00; last <= 2'b00; cur <= 1'b0; col <= 1'b0;
       m <= {RW{1'b0}}; wp <= 2'd0; rp <= 2'd0; fcnt <= 3'd0; ccnt <= 2'd0; rd_v <= 1'b0;
       rd_fin <= 1'b0; done_o <= 1'b0; coll <= 24'd0; freed_o <= 1'b0; freed_buf_o <= 1'b0;
+    end else if (start_i) begin
+      cur <= 1'b0; col <= 1'b0; m <= {RW{1'b0}}; pend <= 2'b00; done_o <= 1'b0; freed_o <= 1'b0;
     end else begin
       done_o <= pop && tlast_o;
       if (commit_i) begin

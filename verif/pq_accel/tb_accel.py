@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink, AxiStreamSource
 
 from pyquant.intmath import layer_int
@@ -106,7 +106,14 @@ class TB:
         expect = layer_int(x, w, L["bias"], L["mult"], L["shift"], L["relu"])
         t0 = self.now()
         await self.start_layer(L, reuse)
-        frame = await self.res.recv()
+        limit = 2000 + 8 * (m * w.shape[1] * n + m * w.shape[1] + n * w.shape[1] + n * m)
+        try:
+            frame = await with_timeout(self.res.recv(), 10 * limit, "ns")
+        except SimTimeoutError:
+            c = self.dut.u_core
+            state = {s: str(getattr(c, s).value) for s in ("st", "rs", "a_full", "claim", "h_busy", "k", "gb")}
+            raise AssertionError(f"{name} INT{L['prec']} M={m} K={w.shape[1]} N={n} reuse={reuse}: "
+                                 f"no result after {limit} cycles; core {state}") from None
         # wait for ap_done (bit1, clear on read) and ap_idle
         while True:
             v = await self.axil.read_dword(A_CTRL)
