@@ -520,9 +520,14 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
         prog = _Progress(model.total_bytes, enabled=not args.no_progress)
 
         def note(m: str) -> None:
-            print(f"deploy: {m}", file=sys.stderr, flush=True)
+            # progress notes go to stdout; stderr carries only the final one-line error
+            print(f"deploy: {m}", flush=True)
 
-        up = Uploader(client, prog.advance, note, max_chunk=args.chunk)
+        def vnote(m: str) -> None:
+            if args.verbose:
+                print(f"deploy: {m}", file=sys.stderr, flush=True)
+
+        up = Uploader(client, prog.advance, vnote, max_chunk=args.chunk)
         prog.start()
         try:
             t = time.monotonic()
