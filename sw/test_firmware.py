@@ -278,7 +278,7 @@ class Pty:
         self.seq = 0
         self.rx = b""
 
-    def frame(self, timeout: float = 10.0) -> tuple[int, int, int, bytes]:
+    def frame(self, timeout: float = 60.0) -> tuple[int, int, int, bytes]:
         """Next frame from the board."""
         t0 = time.monotonic()
         while b"\x00" not in self.rx:
@@ -319,7 +319,7 @@ def test_vboard_pty_end_to_end(vboard, tmp_path: Path) -> None:
     meta, _, blobs, x, want = _model_inputs(d, 100)
     c = Pty(path)
     st, hello = c.request(0x01)
-    assert st == 0 and hello[:4] == b"PQFW" and hello[4] == 1 and hello[31] == 0  # accel_kind C reference
+    assert st == 0 and hello[:4] == b"PQFW" and hello[4] == 1 and hello[32] == 0  # accel_kind C reference
     c.s.write(b"\x11\x22\x33\x00")                       # garbage: NAK, then the link works again
     ver, cmd, seq, body = c.frame()
     assert cmd == 0x7F and body == bytes([1])

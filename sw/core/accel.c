@@ -14,6 +14,8 @@ uint32_t accel_row_bytes(uint32_t cols, uint32_t bits)
     }
 }
 
+uint32_t accel_timeout_ms = PQ_ACCEL_TIMEOUT_MS;
+
 int accel_init(void)
 {
     return hal_accel_init() == HAL_OK ? ACCEL_OK : ACCEL_E_BUSY;
@@ -25,7 +27,7 @@ static int wait_done(void)
     for (;;) {
         if (hal_reg_read(PQ_REG_AP_CTRL) & PQ_AP_DONE) return ACCEL_OK;
         hal_poll();
-        if ((++n & 63u) == 0u && (uint32_t)(hal_time_ms() - t0) > PQ_ACCEL_TIMEOUT_MS) return ACCEL_E_DONE;
+        if ((++n & 63u) == 0u && (uint32_t)(hal_time_ms() - t0) > accel_timeout_ms) return ACCEL_E_DONE;
     }
 }
 
@@ -51,10 +53,10 @@ int accel_run(const accel_call_t *c)
     hal_reg_write(PQ_REG_FLAGS, c->flags);
     if (hal_stream_rx_start(c->res, c->res_words) != HAL_OK) return ACCEL_E_RES;
     hal_reg_write(PQ_REG_AP_CTRL, PQ_AP_START);
-    if (!reuse && hal_stream_tx(HAL_STREAM_WGT, c->wgt, c->wgt_words, PQ_ACCEL_TIMEOUT_MS) != HAL_OK)
+    if (!reuse && hal_stream_tx(HAL_STREAM_WGT, c->wgt, c->wgt_words, accel_timeout_ms) != HAL_OK)
         return ACCEL_E_WGT;
-    if (hal_stream_tx(HAL_STREAM_ACT, c->act, c->act_words, PQ_ACCEL_TIMEOUT_MS) != HAL_OK)
+    if (hal_stream_tx(HAL_STREAM_ACT, c->act, c->act_words, accel_timeout_ms) != HAL_OK)
         return ACCEL_E_ACT;
-    if (hal_stream_rx_wait(PQ_ACCEL_TIMEOUT_MS) != HAL_OK) return ACCEL_E_RES;
+    if (hal_stream_rx_wait(accel_timeout_ms) != HAL_OK) return ACCEL_E_RES;
     return wait_done();
 }

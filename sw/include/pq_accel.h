@@ -43,6 +43,8 @@ typedef struct {
 #define ACCEL_E_DONE      5  /* ap_done never rose */
 #define ACCEL_E_BUSY      6  /* accelerator not idle before start */
 
+/* per-phase timeout of accel_run (default PQ_ACCEL_TIMEOUT_MS; tools may lower it) */
+extern uint32_t accel_timeout_ms;
 int accel_init(void);
 int accel_run(const accel_call_t *c);
 
