@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     except (VBoardError, ValueError) as e:
         print(f"vboard: error: {e}", file=sys.stderr)
         return 2
+    # SIGTERM (make, CI, a test) stops the firmware and the link too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"PTY {vb.path}", flush=True)
     print(f"vboard: firmware pid {vb.proc.pid} ({a.backend}) on {vb.board_path}"
           + (f", host side through the fault link {vb.path}" if vb.link else "")

