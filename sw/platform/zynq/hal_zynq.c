@@ -87,7 +87,7 @@ void hal_uart_write(const uint8_t *buf, size_t len)
 static int dma_setup(XAxiDma *d, u32 id)
 {
     XAxiDma_Config *cfg = XAxiDma_LookupConfig(id);
-    if (!cfg || XAxiDma_CfgInitialize(d, cfg) != XST_SUCCESS || XAxiDma_HasSg(d)) return HAL_ERROR;
+    if (!cfg || XAxiDma_CfgInitialize(d, cfg) != XST_SUCCESS || (XAxiDma_HasSg(d))) return HAL_ERROR;
     if (cfg->SgLengthWidth < 17) return HAL_ERROR; /* see header comment */
     XAxiDma_IntrDisable(d, XAXIDMA_IRQ_ALL_MASK, XAXIDMA_DEVICE_TO_DMA);
     XAxiDma_IntrDisable(d, XAXIDMA_IRQ_ALL_MASK, XAXIDMA_DMA_TO_DEVICE);

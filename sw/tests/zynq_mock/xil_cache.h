@@ -1,0 +1,3 @@
+#include "xil_types.h"
+void Xil_DCacheFlushRange(INTPTR adr, u32 len);
+void Xil_DCacheInvalidateRange(INTPTR adr, u32 len);

@@ -1,0 +1,3 @@
+#include "xil_types.h"
+u32 Xil_In32(UINTPTR Addr);
+void Xil_Out32(UINTPTR Addr, u32 Value);
