@@ -326,12 +326,15 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
             if last is None or last.kind != "conv" or last.pool != "none":
                 raise InputError(f"{where}: {op} {nm!r} must follow a conv layer (one pool per layer)")
             k = list(_attr(n, "kernel_shape", []))
-            s = list(_attr(n, "strides", k))
+            s = list(_attr(n, "strides", [1, 1]))          # ONNX: strides default to 1, not the kernel
             pads = list(_attr(n, "pads", [0, 0, 0, 0]))
+            auto = _attr(n, "auto_pad", b"NOTSET")
+            auto = auto.decode() if isinstance(auto, bytes) else str(auto)
             if len(k) != 2 or k[0] != k[1] or len(s) != 2 or s[0] != s[1] or any(pads) \
+                    or auto not in ("NOTSET", "VALID", "") \
                     or _attr(n, "ceil_mode", 0) or any(d != 1 for d in _attr(n, "dilations", [1, 1])):
-                raise InputError(f"{where}: {op} {nm!r}: only square kernels, equal strides, no padding, "
-                                 "ceil_mode=0 are supported")
+                raise InputError(f"{where}: {op} {nm!r}: only square kernels, equal strides, no padding "
+                                 "(auto_pad NOTSET/VALID), ceil_mode=0 are supported")
             last.pool = "max" if op == "MaxPool" else "avg"
             last.pool_k, last.pool_stride = int(k[0]), int(s[0])
             c, h, w_ = shape_chw

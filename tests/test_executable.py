@@ -163,3 +163,44 @@ def test_examples_data_splits_are_reproducible_and_disjoint():
     for name in ("digits_mlp", "digits_cnn"):
         meta = {e.key: e.value for e in onnx.load(str(EX / f"{name}.onnx")).metadata_props}
         assert meta["pyquant.data.calib"] == "digits_calib.npy"
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("strides", [None, [1, 1], [2, 2]])
+def test_pool_default_strides_match_onnxruntime(tmp_path, op, strides):
+    """ONNX pools default to stride 1 (not the kernel size); overlapping windows must match ORT,
+    in float and through the integer pipeline (pool_int)."""
+    from pyquant.calibrate import PlanBuilder
+    from pyquant.infer import infer_quantized
+
+    rng = np.random.default_rng(5)
+    kw = {"kernel_shape": [2, 2]} | ({"strides": strides} if strides else {})
+    s = (strides or [1, 1])[0]
+    o = (6 - 2) // s + 1
+    p = _save(tmp_path, f"pool_{op}_{s}_{strides is None}", [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node(op, ["r"], ["p"], **kw),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w2"], ["y"], transB=1),
+    ], {"w": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(3, 2 * o * o))}, ["N", 1, 6, 6], ["N", 3])
+    x = rng.normal(size=(16, 1, 6, 6))
+    model = load_executable(p)
+    assert (model.layers[0].pool_k, model.layers[0].pool_stride) == (2, s)
+    ref = _ort(p, x)
+    assert np.allclose(infer_float(model, x), ref, atol=1e-4)
+    pb = PlanBuilder(model, x)
+    q = infer_quantized(({"input": {"scale": pb.scales.input}}, pb.build([8, 8])), x)
+    assert 10 * np.log10((ref**2).sum() / ((ref - q) ** 2).sum()) > 25
+
+
+def test_padded_pool_rejected(tmp_path):
+    rng = np.random.default_rng(6)
+    p = _save(tmp_path, "samepool", [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], auto_pad="SAME_UPPER"),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w2"], ["y"], transB=1),
+    ], {"w": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(3, 2 * 4 * 4))}, ["N", 1, 6, 6], ["N", 3])
+    with pytest.raises(InputError, match="samepool.onnx.*no padding"):
+        load_executable(p)
