@@ -97,3 +97,23 @@ def test_analyze_silero(silero_vad_onnx, tmp_path):
     doc = _strict_json(js)
     assert doc["summary"]["layers"] == 16 and doc["summary"]["params"] == 542464
     assert {r["op"] for r in doc["layers"]} == {"Conv", "LSTM"}
+
+
+def test_analyze_target_reports_the_searched_plan(tmp_path, capsys):
+    """``analyze --target``: the table/JSON widths are the accuracy-aware plan (the same one
+    ``evaluate`` finds), not the SNR gate's, and the totals follow those widths."""
+    from pyquant.commands.evaluate import evaluate_model
+    from pyquant.packing import row_bytes
+
+    ex = ROOT / "examples" / "digits_mlp.onnx"
+    js = tmp_path / "t.json"
+    assert main(["analyze", str(ex), "--json", str(js), "--target", "accuracy-drop=0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy-aware plan accuracy-drop=0.01" in out and "budget met" in out
+    doc = _strict_json(js)
+    bits = {r["name"]: r["bits"] for r in doc["layers"]}
+    assert bits == doc["plan"]["bits"] == evaluate_model(ex)["plans"][1]["bits"]
+    assert min(bits.values()) < 8 and all(r["status"] == "ok" for r in doc["layers"])
+    assert doc["summary"]["bytes"] == doc["plan"]["weight_bytes"] == sum(
+        r["rows"] * row_bytes(r["cols"], r["bits"]) for r in doc["layers"])
+    assert doc["plan"]["search"]["budget_met_heldout"] and doc["summary"]["avg_bits"] < 8
