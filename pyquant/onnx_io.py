@@ -7,7 +7,8 @@ exporter stored it: graph initializers, ``Constant`` nodes, behind chains of
 ``Concat``/``Gather``/``Split``/``DequantizeLinear`` and elementwise arithmetic on constants, and
 inside ``If``/``Loop``/``Scan`` subgraphs (recursively; names from enclosing scopes resolve) and
 inside model-local functions (inlined first).
-fp16, bf16, fp32 and fp64 storage are accepted. The same constant consumed twice in the same way
+fp16, bf16, fp32 and fp64 storage are accepted, inline or as external data (read one tensor at a
+time, so memory holds the graph plus one layer). The same constant consumed twice in the same way
 (e.g. one LSTM weight used by both branches of an ``If``) is one layer.
 
 Each weight is yielded as a :class:`~pyquant.analysis.WeightItem` with the canonical
@@ -115,7 +116,9 @@ def load_onnx(path: str | os.PathLike):
     if not p.exists():
         raise InputError(f"{p}: file not found")
     try:
-        m = onnx.load(str(p))
+        # External data (the only storage for models > 2 GB) is read tensor by tensor while
+        # iterating (:class:`_Folder`), never all at once.
+        m = onnx.load(str(p), load_external_data=False)
     except (DecodeError, ValueError, OSError, RuntimeError, TypeError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: not a valid ONNX model ({_short(e)})") from None
     except Exception as e:  # protobuf/onnx raise assorted types for corrupt files
@@ -187,13 +190,19 @@ class _Folder:
         self.path = path
 
     def resolve(self, name: str, scope: _Scope, depth: int = 0):
-        from onnx import numpy_helper
+        import onnx
+        from onnx import external_data_helper, numpy_helper
 
         if not name or depth > 64:
             return None
         kind, obj, sc = scope.find(name)
         if kind == "init":
             try:
+                if external_data_helper.uses_external_data(obj):
+                    # read into a copy so the loaded model never keeps the weight bytes
+                    t = onnx.TensorProto()
+                    t.CopyFrom(obj)
+                    obj = t
                 v = numpy_helper.to_array(obj, base_dir=str(self.path.parent))
             except Exception as e:  # external data missing, bad raw_data size, ...
                 raise InputError(f"{self.path}: tensor {name!r} cannot be read ({_short(e)})") from None

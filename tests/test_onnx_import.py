@@ -378,3 +378,37 @@ def test_model_local_function_is_inlined(tmp_path):
     assert it.tensor == "W" and it.op == "MatMul"
     x = RNG.standard_normal((1, 4)).astype(np.float32)
     np.testing.assert_allclose(_ort(p, {"x": x}), x @ it.w.T, rtol=1e-5, atol=1e-6)
+
+
+def test_external_data_is_read_tensor_by_tensor(tmp_path, capsys):
+    """Weights stored as external data (how models > 2 GB are saved) are found, read correctly,
+    and never all kept in the loaded graph; a missing data file is a one-line error naming it."""
+    from pyquant.cli import main
+    from pyquant.onnx_io import load_onnx
+
+    ws = [RNG.standard_normal((8, 6)).astype(np.float32), RNG.standard_normal((6, 5)).astype(np.float16),
+          RNG.standard_normal((4, 2, 3, 3)).astype(np.float32)]
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"], name="mm0"),
+             helper.make_node("MatMul", ["h", "w1c"], ["h1"], name="mm1"),
+             helper.make_node("Cast", ["w1"], ["w1c"], to=TensorProto.FLOAT),
+             helper.make_node("Conv", ["img", "w2"], ["c"], name="conv")]
+    g = helper.make_graph(nodes, "g", [_vi("x", [1, 8]), _vi("img", [1, 2, 5, 5])], [_vi("h1", None), _vi("c", None)],
+                          [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(ws)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / "ext.onnx"
+    onnx.save(m, p, save_as_external_data=True, all_tensors_to_one_file=True, location="ext.data",
+              size_threshold=0)
+    assert (tmp_path / "ext.data").stat().st_size >= sum(w.nbytes for w in ws) and p.stat().st_size < 1000
+    loaded = load_onnx(p)
+    items = list(iter_onnx(p, loaded))
+    assert [it.name for it in items] == ["mm0", "mm1", "conv"]
+    np.testing.assert_array_equal(items[0].w, ws[0].T)
+    np.testing.assert_array_equal(items[1].w, ws[1].astype(np.float32).T)
+    np.testing.assert_array_equal(items[2].w, ws[2].reshape(4, -1))
+    assert not any(t.HasField("raw_data") for t in loaded.graph.initializer)   # nothing retained
+    assert main(["analyze", str(p), "-q"]) == 0
+    (tmp_path / "ext.data").unlink()
+    assert main(["analyze", str(p), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ext.onnx" in err and "'w0'" in err and "cannot be read" in err
