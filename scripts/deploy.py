@@ -457,8 +457,8 @@ def upload_model(client: pq.Client, model: Model, up: Uploader, prog: _Progress,
             log(f"resuming a partial upload: the board already holds {resumed} of {model.total_bytes} bytes")
         else:
             fresh = True
-    if fresh:
-        client.reset()
+    # no RESET needed for a fresh upload: LOAD_META at offset 0 makes the board forget the
+    # previous model, its layers, input and outputs (docs/PROTOCOL.md, board behaviour)
     prog.advance(resumed)
     prog.describe("model.meta.bin")
     up.send(pq.Cmd.LOAD_META, 0, model.meta, starts[0], "model.meta.bin")
@@ -517,7 +517,7 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
             f"wmem {h.accel_wmem_bytes} B), max payload {h.max_payload} B")
         check_fits(model, h, xq, args.port)
 
-        prog = _Progress(model.total_bytes, enabled=not args.no_progress)
+        prog = _Progress(model.total_bytes + int(xq.size), enabled=not args.no_progress)
 
         def note(m: str) -> None:
             # progress notes go to stdout; stderr carries only the final one-line error

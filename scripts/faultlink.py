@@ -160,8 +160,10 @@ class FaultLink:
         rng = random.Random(f"{c.seed}-{direction}")
         src, dst = (self.host_master, self.board_fd) if direction == "h2b" else (self.board_fd, self.host_master)
         # pace in ~5 ms slices of wire time
-        chunk = max(1, int(c.baud / 10 * 0.005)) if c.baud else 4096
+        slice_s = 0.005
+        chunk = max(1, int(c.baud / 10 * slice_s)) if c.baud else 4096
         next_t = time.monotonic()
+        busy = False
         try:
             while not self._stop.is_set():
                 try:
@@ -200,8 +202,15 @@ class FaultLink:
                 out = self._mangle(data, direction, rng, st)
                 st.bytes_in += len(data)
                 if c.baud:
+                    # while the line is busy back to back (the previous read was a full slice),
+                    # a small lag of this loop (scheduling, the read) is absorbed instead of
+                    # being added to the wire time; after a partial read the line was idle and
+                    # the clock restarts now
                     now = time.monotonic()
-                    next_t = max(next_t, now) + len(data) * 10.0 / c.baud
+                    if not busy or now - next_t > slice_s:
+                        next_t = now
+                    next_t += len(data) * 10.0 / c.baud
+                    busy = len(data) >= chunk  # more was waiting: the line stays busy
                     delay = next_t - now
                     if delay > 0:
                         st.paced_secs += delay
