@@ -4,7 +4,9 @@ ONNX: every constant weight consumed by ``Conv``, ``ConvTranspose``, ``Gemm``, `
 constant operand), ``LSTM``/``GRU``/``RNN`` (``W`` and ``R``) is one layer, wherever the
 exporter stored it: graph initializers, ``Constant`` nodes, behind chains of
 ``Identity``/``Cast``/``Reshape``/``Flatten``/``Transpose``/``Squeeze``/``Unsqueeze``/``Slice``/
-``Concat``/``Gather``/``Split``/``DequantizeLinear`` and elementwise arithmetic on constants, and
+``Concat``/``Gather``/``Split``/``DequantizeLinear`` and elementwise arithmetic on constants (any
+other standard op with all-constant inputs, such as weight normalisation's ``ReduceL2``, is
+evaluated with ``onnx.reference``), and
 inside ``If``/``Loop``/``Scan`` subgraphs (recursively; names from enclosing scopes resolve) and
 inside model-local functions (inlined first).
 fp16, bf16, fp32 and fp64 storage are accepted, inline or as external data (read one tensor at a
@@ -146,6 +148,7 @@ class _Scope:
                 if o:
                     self.producer[o] = (n, i)
         self.inputs = {i.name for i in graph.input} - set(self.inits)
+        self.nonconst: set[str] = set()     # names of this graph known not to be constant (memo)
 
     def find(self, name: str):
         s = self
@@ -183,19 +186,54 @@ def _const_node_value(node):
     return None
 
 
-class _Folder:
-    """Resolves a tensor name to a constant ndarray (and a recipe string naming its roots)."""
+# Never evaluated as constants (non-deterministic, or they carry subgraphs / need a session).
+_NO_EVAL = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+            "Bernoulli", "If", "Loop", "Scan", "SequenceMap", "Dropout"}
+_EVAL_MAX_ELEMENTS = 1 << 26        # a generic constant fold reads at most this many input values
 
-    def __init__(self, path: Path):
+
+class _Folder:
+    """Resolves a tensor name to a constant ndarray (and a recipe string naming its roots).
+
+    The common weight-path ops (:data:`_FOLD_OPS`) are folded in numpy; any other standard-domain
+    op whose inputs are all constant (e.g. the ``ReduceL2``/``Sqrt``/``Pow`` of weight
+    normalisation) is evaluated with ``onnx.reference`` at the model's opset.
+    """
+
+    def __init__(self, path: Path, opsets: dict[str, int] | None = None):
         self.path = path
+        self.opsets = dict(opsets or {})
+
+    def _evaluate(self, node, xs: list, out_idx: int) -> np.ndarray | None:
+        from onnx.reference import ReferenceEvaluator
+
+        if sum(int(np.asarray(x).size) for x in xs if x is not None) > _EVAL_MAX_ELEMENTS:
+            return None
+        feeds = {nm: x for nm, x in zip(node.input, xs) if nm}
+        kw = {"opsets": {"": self.opsets[""]}} if "" in self.opsets else {}
+        res = ReferenceEvaluator(node, **kw).run(None, feeds)
+        return np.asarray(res[out_idx]) if out_idx < len(res) else None
 
     def resolve(self, name: str, scope: _Scope, depth: int = 0):
-        import onnx
-        from onnx import external_data_helper, numpy_helper
+        """``(value, roots, recipe)`` when ``name`` is constant in ``scope``, else ``None``.
 
+        Non-constant results are memoised per defining graph, so walking back from activations
+        (e.g. a MatMul of two activations) visits each node once, not once per path.
+        """
         if not name or depth > 64:
             return None
         kind, obj, sc = scope.find(name)
+        if sc is not None and name in sc.nonconst:
+            return None
+        r = self._resolve(name, kind, obj, sc, depth)
+        if r is None and sc is not None:
+            sc.nonconst.add(name)
+        return r
+
+    def _resolve(self, name: str, kind, obj, sc, depth: int):
+        import onnx
+        from onnx import external_data_helper, numpy_helper
+
         if kind == "init":
             try:
                 if external_data_helper.uses_external_data(obj):
@@ -217,7 +255,9 @@ class _Folder:
             except Exception as e:
                 raise InputError(f"{self.path}: Constant {name!r} cannot be read ({_short(e)})") from None
             return _leaf(v, name) if v is not None else None
-        if op not in _FOLD_OPS or node.domain not in ("", "ai.onnx"):
+        generic = op not in _FOLD_OPS
+        if node.domain not in ("", "ai.onnx") or (generic and (
+                op in _NO_EVAL or not node.input or any(a.type in (5, 10) for a in node.attribute))):
             return None
         ins = []
         for i, nm in enumerate(node.input):
@@ -231,7 +271,9 @@ class _Folder:
         if not ins or ins[0] is None:
             return None
         try:
-            v = _fold(op, _attrs(node), [None if r is None else r[0] for r in ins], out_idx, len(node.output))
+            xs = [None if r is None else r[0] for r in ins]
+            v = self._evaluate(node, xs, out_idx) if generic else _fold(op, _attrs(node), xs, out_idx,
+                                                                        len(node.output))
         except InputError:
             raise
         except Exception:
@@ -377,7 +419,7 @@ def iter_onnx(path: str | os.PathLike, model=None) -> Iterator[WeightItem]:
     """
     p = Path(path)
     m = model if model is not None else load_onnx(p)
-    folder = _Folder(p)
+    folder = _Folder(p, {o.domain if o.domain not in ("ai.onnx",) else "": int(o.version) for o in m.opset_import})
     seen_keys: set[str] = set()
     used_names: set[str] = set()
     counter = [0]

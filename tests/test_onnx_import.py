@@ -412,3 +412,46 @@ def test_external_data_is_read_tensor_by_tensor(tmp_path, capsys):
     assert main(["analyze", str(p), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ext.onnx" in err and "'w0'" in err and "cannot be read" in err
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_weight_normalisation_and_other_constant_ops_are_folded(tmp_path, opset):
+    """Weights computed from constants by ops outside the numpy folder (weight normalisation's
+    ReduceL2 / Sqrt / Pow) are still layers; a random-valued 'weight' is not constant."""
+    v = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    gain = RNG.uniform(0.5, 2, (4, 1, 1, 1)).astype(np.float32)
+    v2 = RNG.standard_normal((6, 5)).astype(np.float32)
+    i64 = lambda a, n: numpy_helper.from_array(np.array(a, np.int64), n)  # noqa: E731
+    red = ({"axes": [1, 2, 3]}, []) if opset < 18 else ({}, ["axes"])      # ReduceL2: attribute -> input
+    nodes = [
+        helper.make_node("ReduceL2", ["v"] + red[1], ["norm"], keepdims=1, **red[0]),
+        helper.make_node("Div", ["v", "norm"], ["dir"]),
+        helper.make_node("Mul", ["g", "dir"], ["w"]),
+        helper.make_node("Conv", ["img", "w"], ["c"], name="wn_conv"),
+        helper.make_node("Pow", ["v2", "two"], ["sq"]),
+        helper.make_node("ReduceSum", ["sq", "axes0"], ["ss"], keepdims=1),
+        helper.make_node("Sqrt", ["ss"], ["n2"]),
+        helper.make_node("Div", ["v2", "n2"], ["w2"]),
+        helper.make_node("MatMul", ["x", "w2"], ["h"], name="wn_mm"),
+        helper.make_node("RandomNormal", [], ["rn"], shape=[5, 2], seed=1.0),
+        helper.make_node("MatMul", ["h", "rn"], ["y"], name="random_mm"),
+    ]
+    inits = [numpy_helper.from_array(v, "v"), numpy_helper.from_array(gain, "g"),
+             numpy_helper.from_array(v2, "v2"), numpy_helper.from_array(np.float32(2.0), "two"),
+             i64([0], "axes0")] + ([i64([1, 2, 3], "axes")] if opset >= 18 else [])
+    p = _save(tmp_path, nodes, [_vi("img", [1, 3, 6, 6]), _vi("x", [1, 6])], [_vi("c", None), _vi("y", None)],
+              inits, opset=opset)
+    L = _layers(p)
+    assert list(L) == ["wn_conv", "wn_mm"]                      # the random weight is not a layer
+    exp = gain * v / np.sqrt((v.astype(np.float64) ** 2).sum(axis=(1, 2, 3), keepdims=True))
+    np.testing.assert_allclose(L["wn_conv"].w, exp.reshape(4, -1), rtol=1e-5)
+    assert (L["wn_conv"].tensor, L["wn_mm"].tensor) == ("w", "w2")      # several roots: the op input
+    exp2 = v2 / np.sqrt((v2.astype(np.float64) ** 2).sum(axis=0, keepdims=True))
+    np.testing.assert_allclose(L["wn_mm"].w, exp2.T, rtol=1e-5)
+    img = RNG.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    x = RNG.standard_normal((1, 6)).astype(np.float32)
+    ort = pytest.importorskip("onnxruntime")
+    c = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(["c"], {"img": img, "x": x})[0]
+    ref = np.einsum("kc,pc->kp", L["wn_conv"].w, np.lib.stride_tricks.sliding_window_view(
+        img[0], (3, 3), axis=(1, 2)).transpose(1, 2, 0, 3, 4).reshape(16, -1)).reshape(4, 4, 4)
+    np.testing.assert_allclose(c[0], ref, rtol=1e-4, atol=1e-4)
