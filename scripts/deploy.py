@@ -548,7 +548,13 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
             t = time.monotonic()
             prog.describe("input")
             xbytes = xq.tobytes()
-            up.send(pq.Cmd.LOAD_INPUT, int(xq.shape[0]), xbytes, 0, "input")
+            try:
+                up.send(pq.Cmd.LOAD_INPUT, int(xq.shape[0]), xbytes, 0, "input")
+            except pq.BoardError as e:
+                if e.code == pq.E_SIZE and e.detail:
+                    raise DeployError(f"{args.port}: the board holds at most {e.detail} samples of this model "
+                                      f"(its activation buffers); use --samples {e.detail}") from None
+                raise
             res.timing.input_s = time.monotonic() - t
         finally:
             prog.stop()
@@ -582,11 +588,15 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
         f"for {xq.shape[0]} samples ({res.total_cycles / max(1, xq.shape[0]):.0f} per sample)")
     if len(res.layer_cycles) != len(model.blobs):
         out(f"warning: board reported {len(res.layer_cycles)} layer cycle counts for {len(model.blobs)} layers")
+    mhz = args.clock_mhz
+    if mhz:
+        out(f"latency at {mhz:g} MHz: {res.total_cycles / mhz:.1f} us for the batch, "
+            f"{res.total_cycles / mhz / max(1, xq.shape[0]):.2f} us per sample")
     for i, cyc in enumerate(res.layer_cycles):
         r = model.records[i] if i < len(model.records) else {}
         nm = model.names[i] if i < len(model.names) else "?"
         out(f"  layer {i:2d} {nm:<24s} INT{r.get('bits', '?')} {r.get('rows', '?')}x{r.get('cols', '?')}"
-            f"  {cyc:>12d} cycles")
+            f"  {cyc:>12d} cycles" + (f"  {cyc / mhz:10.1f} us" if mhz else ""))
     s = res.link
     out(f"link: {s['requests']} requests, {s['retries']} retries ({s['naks']} NAKs, {s['timeouts']} timeouts, "
         f"{s['bad_frames']} corrupted frames); {s['tx_wire']} B sent, {s['rx_wire']} B received")
@@ -648,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds added to each request's wire time before a retry (default 0.5)")
     p.add_argument("--run-timeout", type=float, default=120.0, help="seconds to wait for RUN (default 120)")
     p.add_argument("--chunk", type=int, default=None, help="largest upload chunk in bytes (default: board max)")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="also print latencies in microseconds for a board timer at this clock (cycles / MHz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", "-v", action="store_true", help="log every failed attempt")
     return p

@@ -221,3 +221,11 @@ def test_bad_model_and_input(models, tmp_path: Path) -> None:
 def test_make_deploy_requires_port() -> None:
     r = subprocess.run(["make", "-s", "deploy", "MODEL=x", "INPUT=y"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "PORT= is required" in r.stderr
+
+
+def test_too_many_samples_for_the_board(models, tmp_path: Path) -> None:
+    mdir, _ = models["cnn"]  # first feature map 8x8x8 = 512 B per sample; act_max 256 KiB
+    np.save(tmp_path / "x.npy", random_input(mdir, 600, seed=2))
+    with VBoard("cref") as vb:
+        r = run_cli("--port", vb.path, "--model", str(mdir), "--input", str(tmp_path / "x.npy"))
+    assert r.returncode == 2 and "at most 512 samples" in one_line_error(r)
