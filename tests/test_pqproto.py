@@ -112,6 +112,24 @@ def test_reader_resynchronises_after_garbage() -> None:
     assert len(errors) == 2  # the garbage block and the corrupted frame; empty blocks ignored
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 0x7F), st.integers(0, 0xFFFF), st.binary(max_size=300),
+                          st.binary(max_size=40)), min_size=1, max_size=8),
+       st.integers(1, 64))
+def test_reader_recovers_every_intact_frame(items, split: int) -> None:
+    # garbage (terminated by a delimiter, so it cannot swallow the next frame) between frames
+    stream = b""
+    for cmd, seq, payload, junk in items:
+        stream += junk + b"\x00" + pq.encode_frame(cmd, seq, payload)
+    r = pq.FrameReader()
+    got = []
+    for i in range(0, len(stream), split):
+        got += [f for f in r.feed(stream[i:i + split]) if isinstance(f, pq.Frame)]
+    want = [(c, s, p) for c, s, p, _ in items]
+    # a junk block can by chance be a valid frame only if it carries a correct CRC-32
+    assert [(f.cmd, f.seq, f.payload) for f in got if (f.cmd, f.seq, f.payload) in want] == want
+
+
 def test_reader_drops_oversized_block() -> None:
     r = pq.FrameReader(max_payload=64)
     out = r.feed(b"\x01" * 500)
