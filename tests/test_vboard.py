@@ -109,3 +109,22 @@ def test_deploy_sim_digits_on_cref(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0, out[-2000:]
     assert "match the golden vectors" in out.splitlines()[-1]
+
+
+@needs_rtl
+def test_deploy_sim_through_one_percent_faults(tmp_path: Path, capsys) -> None:
+    """The deploy-sim flow on the RTL behind a link corrupting 1% of the bytes both ways:
+    exact outputs or a clear error, never a wrong result reported as a success."""
+    from scripts.faultlink import FaultConfig
+
+    rc = deploy_sim("verilated", ("digits_mlp",), samples=16, out=tmp_path,
+                    fault=FaultConfig(rate=0.01, seed=21), extra=("--timeout", "0.2"))
+    cap = capsys.readouterr()
+    if rc == 0:
+        doc = json.loads((tmp_path / "digits_mlp-deploy.json").read_text())
+        assert doc["match"] is True and doc["link"]["retries"] > 0
+        assert "match the golden vectors" in cap.out.splitlines()[-1]
+    else:
+        assert rc == 2 and "PASS" not in cap.out
+        errs = [ln for ln in cap.err.splitlines() if ln.startswith("pyquant-deploy: error: ")]
+        assert len(errs) == 1
