@@ -17,6 +17,30 @@ from pyquant.errors import PyquantError
 # Subcommands, in help order. A module listed here must exist.
 COMMANDS = ["analyze", "convert", "bin2c", "golden", "evaluate", "report"]
 
+EXAMPLES = {
+    "analyze": "examples:\n"
+               "  pyquant analyze examples/digits_cnn.onnx --json a.json --plot a.png\n"
+               "  pyquant analyze model.onnx --granularity channel --scale mse --snr-min 30 --bits 8,4\n"
+               "  pyquant analyze examples/digits_mlp.onnx --target accuracy-drop=0.01",
+    "convert": "examples:\n"
+               "  pyquant convert model.onnx -o out/model                       (weights only)\n"
+               "  pyquant convert examples/digits_cnn.onnx --calib examples/digits_calib.npy -o out/cnn\n"
+               "  pyquant convert examples/digits_cnn.onnx --calib examples/digits_calib.npy \\\n"
+               "      --target accuracy-drop=0.01 -o out/cnn_acc",
+    "bin2c": "examples:\n"
+             "  pyquant bin2c out/cnn/layer_00_conv1.bin -o conv1.h --name conv1_w\n"
+             "  pyquant bin2c --model out/cnn -o weights.h --name cnn",
+    "golden": "examples:\n"
+              "  pyquant golden out/cnn --input examples/digits_calib.npy -n 4 -o out/cnn_vec",
+    "evaluate": "examples:\n"
+                "  pyquant evaluate examples/digits_mlp.onnx --json out.json\n"
+                "  pyquant evaluate examples/digits_cnn.onnx --target accuracy-drop=0.02 "
+                "--target output-snr=25 --objective cycles",
+    "report": "examples:\n"
+              "  pyquant report out/cnn_acc -o report.html\n"
+              "  pyquant report out/cnn -o report.html --eval out.json",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -34,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not implemented yet
             raise
         mod.add_parser(sub)
+        sp = sub.choices.get(name)
+        if sp is not None:          # module docstrings are reST: drop the ``literal`` markup
+            sp.description = (sp.description or "").replace("``", "")
+            sp.epilog = EXAMPLES.get(name)
     return p
 
 

@@ -117,3 +117,20 @@ def test_analyze_target_reports_the_searched_plan(tmp_path, capsys):
     assert doc["summary"]["bytes"] == doc["plan"]["weight_bytes"] == sum(
         r["rows"] * row_bytes(r["cols"], r["bits"]) for r in doc["layers"])
     assert doc["plan"]["search"]["budget_met_heldout"] and doc["summary"]["avg_bits"] < 8
+
+
+def test_every_subcommand_help_is_complete(capsys):
+    """``pyquant CMD --help`` exits 0, shows plain text (no reST markup), documents every option
+    and ends with usage examples."""
+    from pyquant.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    for cmd in COMMANDS:
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args([cmd, "--help"])
+        assert e.value.code == 0
+        text = capsys.readouterr().out
+        assert "``" not in text and "examples:" in text and f"pyquant {cmd}" in text.split("examples:")[1], cmd
+        sp = parser._subparsers._group_actions[0].choices[cmd]
+        undocumented = [a.option_strings or [a.dest] for a in sp._actions if not a.help]
+        assert not undocumented, (cmd, undocumented)

@@ -118,7 +118,7 @@ def print_report(rows: list[dict], summary: dict, crit: Criteria, source: str, f
         f"(FP32 {s['fp32_bytes']:,} = {s['ratio_vs_fp32']:.2f}x smaller; all-INT8 {s['int8_bytes']:,} = "
         f"{s['ratio_vs_int8']:.2f}x smaller); average {s['avg_bits']:.2f} bits/weight "
         f"({s['bits_per_weight_packed']:.2f} with row padding); {per}; "
-        f"{s['fallback_layers']} layer(s) fell back to INT8")
+        f"{s['fallback_layers']} layer(s) fell back to INT8", soft_wrap=True)
 
 
 def plot_png(path: Path, rows: list[dict], crit: Criteria) -> None:
@@ -223,5 +223,5 @@ def add_parser(sub) -> None:
     p.add_argument("--plot", metavar="PATH.png", help="write a PNG plot (SNR per layer per width)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stdout")
     from pyquant.commands.evaluate import add_integer_args
-    add_integer_args(p)
+    add_integer_args(p, command="analyze")
     p.set_defaults(func=run)

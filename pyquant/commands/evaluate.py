@@ -20,16 +20,23 @@ from pathlib import Path
 from pyquant.errors import InputError
 
 
-def add_integer_args(p: argparse.ArgumentParser, evaluate: bool = False) -> None:
+def add_integer_args(p: argparse.ArgumentParser, evaluate: bool = False, command: str = "convert") -> None:
     """Options of the integer pipeline shared by convert / analyze / evaluate."""
+    calib = {"convert": "calibration inputs [N, ...] (float, .npy or .npz with X): convert writes an "
+                        "executable integer model (activation scales, int32 bias, mult/shift)",
+             "analyze": "calibration inputs [N, ...] for --target (default: the model's metadata)"}
     p.add_argument("--calib", metavar="FILE.npy",
-                   help="calibration inputs [N, ...] (float); makes convert write an executable model")
+                   help=calib.get("evaluate" if evaluate else command,
+                                  "calibration inputs [N, ...]: activation scales and the --target search "
+                                  "(default: the model's metadata, as for the bundled examples)"))
     p.add_argument("--holdout", metavar="FILE.npz",
                    help="held-out split (X[, y]) checking the --target budget (default: the model's "
                         "metadata, else the odd samples of --calib)")
     p.add_argument("--target", action="append", metavar="BUDGET",
-                   help="accuracy-aware widths: accuracy-drop=X (fraction) and/or output-snr=DB"
-                        + (" (repeatable: one plan each; default accuracy-drop=0.01)" if evaluate else ""))
+                   help="accuracy-aware widths: accuracy-drop=X (fraction, e.g. 0.01 = 1 point) and/or "
+                        "output-snr=DB, searched on the calibration split, checked on the held-out split"
+                        + (" (repeatable: one plan each; default accuracy-drop=0.01)" if evaluate else
+                           "; needs an executable (sequential) model"))
     p.add_argument("--objective", default="bytes", choices=["bytes", "cycles"],
                    help="what the --target search minimises (default bytes)")
 
@@ -163,8 +170,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", metavar="digits|FILE.npz",
                    help="labelled test data (X, y); default: the model's own (bundled examples)")
     add_integer_args(p, evaluate=True)
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON (strict: no NaN/Infinity)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
     p.set_defaults(func=run)
 
 

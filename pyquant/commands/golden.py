@@ -40,5 +40,5 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="VEC", help="output directory (replaced atomically)")
     p.add_argument("--int8", action="store_true", help="X.npy is already-quantized int8 HWC")
     p.add_argument("-n", "--samples", type=int, default=None, help="use only the first N samples")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
     p.set_defaults(func=run)

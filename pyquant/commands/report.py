@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("report", help="self-contained HTML report of a converted model",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dir", metavar="DIR", help="model directory written by pyquant convert")
-    p.add_argument("-o", "--output", required=True, metavar="report.html")
+    p.add_argument("-o", "--output", required=True, metavar="report.html", help="HTML page to write")
     p.add_argument("--eval", metavar="EVAL.json", help="trade-off curve from `pyquant evaluate --json`")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on stdout")
     p.set_defaults(func=run)
