@@ -81,17 +81,25 @@ def _write_vec(d: Path, stem: str, arr: np.ndarray | None, raw: bytes | None = N
 
 
 def load_input(path: str | os.PathLike, info: dict, layers: list, raw_int8: bool = False) -> np.ndarray:
-    """Read ``X.npy``: float inputs are quantized with the model's input scale (HWC);
+    """Read ``X.npy`` (or the ``X`` of an ``.npz`` split): float inputs are quantized with the
+    model's input scale (HWC);
     with ``raw_int8`` (or an int8 array) the values are taken as already-quantized HWC int8."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: file not found")
     try:
         x = np.load(str(p), allow_pickle=False)
+        if isinstance(x, np.lib.npyio.NpzFile):          # a data split (X[, y]): take X
+            with x as z:
+                if "X" not in z.files:
+                    raise InputError(f"{p}: .npz input needs an array 'X'")
+                x = z["X"]
+    except InputError:
+        raise
     except Exception as e:  # noqa: BLE001
-        raise InputError(f"{p}: not a readable .npy array ({type(e).__name__})") from None
+        raise InputError(f"{p}: not a readable .npy/.npz array ({type(e).__name__})") from None
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise InputError(f"{p}: expected a numeric .npy array")
+        raise InputError(f"{p}: expected a numeric .npy array (or .npz with X)")
     chw = input_chw(info, layers)
     if x.dtype == np.int8 or raw_int8:
         per = chw[0] * chw[1] * chw[2]

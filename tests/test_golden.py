@@ -127,3 +127,17 @@ def test_json_geometry_differing_from_meta_bin_is_rejected(cnn_dir, tmp_path, ca
     with pytest.raises(InputError, match="differ from model.json"):
         infer_int(d, x8)
     assert zlib.crc32((d / "model.meta.bin").read_bytes()) == doc["meta_crc32"]
+
+
+def test_golden_accepts_an_npz_split(cnn_dir, tmp_path, capsys):
+    """``--input digits_test.npz`` uses its X (the labelled splits the examples ship)."""
+    assert main(["golden", str(cnn_dir), "--input", str(EX / "digits_test.npz"), "-n", "2", "-o",
+                 str(tmp_path / "v"), "-q"]) == 0
+    doc, _ = read_model_dir(cnn_dir)
+    x8 = quantize_input(np.load(EX / "digits_test.npz")["X"][:2], doc["info"]["input"]["scale"], (1, 8, 8))
+    assert np.array_equal(np.load(tmp_path / "v" / "input.npy"), x8)
+    assert np.array_equal(np.load(tmp_path / "v" / "output.npy"), infer_int(cnn_dir, x8))
+    np.savez(tmp_path / "noX.npz", y=np.zeros(3))
+    assert main(["golden", str(cnn_dir), "--input", str(tmp_path / "noX.npz"), "-o", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "noX.npz" in err and "'X'" in err and len(err.splitlines()) == 1 and not (tmp_path / "w").exists()

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("golden", help="write per-layer golden vectors (npy, hex, bin) for test benches",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dir", metavar="DIR", help="executable model directory (convert --calib output)")
-    p.add_argument("--input", required=True, metavar="X.npy", help="model inputs (float, or int8 HWC)")
+    p.add_argument("--input", required=True, metavar="X.npy", help="model inputs: float [N, ...] (.npy, or .npz with X), or int8 HWC")
     p.add_argument("-o", "--output", required=True, metavar="VEC", help="output directory (replaced atomically)")
     p.add_argument("--int8", action="store_true", help="X.npy is already-quantized int8 HWC")
     p.add_argument("-n", "--samples", type=int, default=None, help="use only the first N samples")
