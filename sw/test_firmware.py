@@ -284,7 +284,7 @@ class Pty:
         while b"\x00" not in self.rx:
             if time.monotonic() - t0 > timeout:
                 raise TimeoutError("no response from the virtual board")
-            self.rx += self.s.read(65536)
+            self.rx += self.s.read(max(1, self.s.in_waiting))
         f, self.rx = self.rx.split(b"\x00", 1)
         return pqlink.parse(f)
 

@@ -134,7 +134,10 @@ int sched_run(const meta_model_t *m, const uint8_t *weights, const int8_t *input
             src = raw;
         }
         if (last && src != out) util_copy(out, src, (size_t)n_samples * L->out_size);
-        cycles[l] = (uint32_t)(hal_timer_cycles() - t0);
+        {
+            uint64_t dt = hal_timer_cycles() - t0;
+            cycles[l] = dt > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)dt;   /* saturate */
+        }
     }
     return PQ_OK;
 }
