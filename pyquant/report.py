@@ -71,37 +71,47 @@ def _snr_plot(layers: list[dict]) -> str:
 
 
 def _tradeoff_plot(curve: dict) -> str:
+    """Accuracy (or agreement) versus average bits per weight. When some points sit far below
+    the others (typically all-INT2), a second panel zooms on the top 6 points of the range."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pts = curve["points"]
     key = "accuracy" if curve.get("labels") else "agreement"
-    fig, ax = plt.subplots(figsize=(7, 4))
+    vals = [100 * p[key] for p in pts if p.get(key) is not None]
+    top = max(vals) if vals else 100.0
+    zoom = bool(vals) and min(vals) < top - 8
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 7, 4), squeeze=False)
     styles = {"uniform": ("o-", "tab:gray"), "search": ("^", "tab:orange"), "snr": ("s", "tab:blue"),
               "chosen": ("*", "tab:red")}
-    for kind in ("uniform", "search", "snr", "chosen"):
-        sel = [p for p in pts if p["kind"] == kind and p.get(key) is not None]
-        if not sel:
-            continue
-        sel.sort(key=lambda p: p["avg_bits"])
-        st, col = styles[kind]
-        ax.plot([p["avg_bits"] for p in sel], [100 * p[key] for p in sel], st, color=col,
-                ms=12 if kind == "chosen" else 7, label={"uniform": "uniform width", "search": "search steps",
-                                                          "snr": "SNR-gate plan", "chosen": "chosen plan"}[kind])
-        if kind == "uniform":
-            for p in sel:
-                ax.annotate(p["name"].replace("all-", ""), (p["avg_bits"], 100 * p[key]), fontsize=7,
-                            xytext=(3, -10), textcoords="offset points")
-    if curve.get("float_accuracy") is not None and key == "accuracy":
-        fa = 100 * curve["float_accuracy"]
-        ax.axhline(fa, color="k", ls="--", lw=1, label="float")
-        if curve.get("budget") is not None and curve.get("target") == "accuracy-drop":
-            ax.axhline(fa - 100 * curve["budget"], color="tab:red", ls=":", lw=1, label="budget")
-    ax.set_xlabel("average bits per weight")
-    ax.set_ylabel(("accuracy" if key == "accuracy" else "agreement with float") + " (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    labels = {"uniform": "uniform width", "search": "search steps", "snr": "SNR-gate plan", "chosen": "chosen plan"}
+    for j, ax in enumerate(axes[0]):
+        for kind in ("uniform", "search", "snr", "chosen"):
+            sel = [p for p in pts if p["kind"] == kind and p.get(key) is not None]
+            if not sel:
+                continue
+            sel.sort(key=lambda p: p["avg_bits"])
+            st, col = styles[kind]
+            ax.plot([p["avg_bits"] for p in sel], [100 * p[key] for p in sel], st, color=col,
+                    ms=12 if kind == "chosen" else 7, label=labels[kind])
+            if kind == "uniform":
+                for p in sel:
+                    ax.annotate(p["name"].replace("all-", ""), (p["avg_bits"], 100 * p[key]), fontsize=7,
+                                xytext=(3, -10), textcoords="offset points")
+        if curve.get("float_accuracy") is not None and key == "accuracy":
+            fa = 100 * curve["float_accuracy"]
+            ax.axhline(fa, color="k", ls="--", lw=1, label="float")
+            if curve.get("budget") is not None and curve.get("target") == "accuracy-drop":
+                ax.axhline(fa - 100 * curve["budget"], color="tab:red", ls=":", lw=1, label="budget")
+        ax.set_xlabel("average bits per weight")
+        ax.set_ylabel(("accuracy" if key == "accuracy" else "agreement with float") + " (%)")
+        ax.grid(alpha=0.3)
+        if j == 1:
+            ax.set_ylim(top - 6, top + 1)
+            ax.set_title("zoom: top 6 points", fontsize=9)
+        else:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
 
