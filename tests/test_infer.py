@@ -294,3 +294,19 @@ def test_infer_int_rejects_bad_input():
     layers[3].codes = layers[3].codes[:, :5]
     with pytest.raises(InputError, match="previous"):
         infer_int(layers, np.zeros((1, h * w * c), np.int8))
+
+
+def test_top_level_api_on_written_model_directories(tmp_path):
+    """``pyquant.infer_int(model_dir, x_int8)`` (the public API) reads a directory written by the
+    layer-file writer and equals the slow reference on every width, conv + pooling included."""
+    import pyquant
+    from pqmodels import make_cnn, make_mlp, random_input
+    from pyquant.layerfiles import read_model_dir
+
+    assert pyquant.infer_int is infer_int and callable(pyquant.infer_float)
+    for d in (make_mlp(tmp_path / "mlp", bits=(6, 4, 2)), make_cnn(tmp_path / "cnn")):
+        x = random_input(d, 3)
+        _, layers = read_model_dir(d)
+        y, inter = pyquant.infer_int(d, x, return_intermediates=True)
+        assert y.dtype == np.int8 and y.tolist() == slow_model(layers, x.tolist())
+        assert len(inter) == len(layers) and np.array_equal(inter[-1]["act_out"], y)
