@@ -177,3 +177,22 @@ def test_search_backs_off_when_heldout_misses(monkeypatch):
     # the first move taken is the biggest saving per sensitivity: layer a (128 weights) straight to INT2
     assert r.steps[1]["bits"] == [2, 8]
     assert r.bits == [8, 8] and r.backed_off == 2
+
+
+def test_npz_model_with_data_digits_equals_the_onnx_original(tmp_path):
+    """The npz form of the digits MLP, evaluated with only ``--data digits`` (no metadata, so the
+    shipped calibration / held-out splits are used), gives the ONNX model's numbers."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(EX / "digits_mlp.onnx"))
+    w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    np.savez(tmp_path / "mlp.npz", **{k: w[k] for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+                                                          "fc3.weight", "fc3.bias")})
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(tmp_path / "mlp.npz"), "--data", "digits", "--json", str(out), "-q"]) == 0
+    got = json.loads(out.read_text())
+    ref = evaluate_model(EX / "digits_mlp.onnx")
+    assert got["float_accuracy"] == ref["float_accuracy"]
+    assert [list(p["bits"].values()) for p in got["plans"]] == [list(p["bits"].values()) for p in ref["plans"]]
+    assert [p["integer_accuracy"] for p in got["plans"]] == [p["integer_accuracy"] for p in ref["plans"]]

@@ -8,7 +8,8 @@ with the selection options, default 40 dB) and one accuracy-aware plan per ``--t
 held-out split (pyquant.search).
 
 For the bundled examples every data file defaults from the model's metadata
-(``examples/digits_{calib.npy,heldout.npz,test.npz}``); ``--data digits`` names that test split.
+(``examples/digits_{calib.npy,heldout.npz,test.npz}``); ``--data digits`` names that test split
+(and, for a model without that metadata, the shipped calibration and held-out splits too).
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def run_convert_executable(args: argparse.Namespace) -> int:
     return 0
 
 
+def digits_file(name: str) -> Path | None:
+    """``examples/digits_<name>`` of the bundled digits data set (None when not shipped)."""
+    f = Path(__file__).resolve().parents[2] / "examples" / f"digits_{name}"
+    return f if f.exists() else None
+
+
 def resolve_data(model, data: str | None) -> Path:
     """The labelled evaluation data: FILE.npz, ``digits`` or the model's ``pyquant.data.test``."""
     from pyquant.executable import data_file
@@ -85,9 +92,7 @@ def resolve_data(model, data: str | None) -> Path:
         return Path(data)
     f = data_file(model, "test")
     if f is None and data == "digits":
-        f = Path(__file__).resolve().parents[2] / "examples" / "digits_test.npz"
-        if not f.exists():
-            f = None
+        f = digits_file("test.npz")
     if f is None:
         raise InputError(f"{model.source}: no evaluation data: give --data FILE.npz (X, y)")
     return f
@@ -99,7 +104,7 @@ def evaluate_model(model_path, data=None, calib=None, holdout=None, targets=None
     import numpy as np
 
     from pyquant.calibrate import PlanBuilder, load_data_file
-    from pyquant.executable import load_executable
+    from pyquant.executable import data_file, load_executable
     from pyquant.infer import infer_float
     from pyquant.pipeline import evaluate_plan, load_calib, make_plans
     from pyquant.search import Target
@@ -109,6 +114,10 @@ def evaluate_model(model_path, data=None, calib=None, holdout=None, targets=None
     x, y = load_data_file(dpath, model, labels=True)
     if y is None:
         raise InputError(f"{dpath}: evaluation data needs labels 'y'")
+    if data == "digits" and calib is None and data_file(model, "calib") is None:
+        # a model of the user's own trained on digits: the shipped calibration / held-out splits
+        calib = digits_file("calib.npy")
+        holdout = holdout or digits_file("heldout.npz")
     d = load_calib(model, calib, holdout)
     builder = PlanBuilder(model, d.calib, crit)
     ts = targets if targets else [Target(accuracy_drop=0.01)]
