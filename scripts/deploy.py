@@ -284,15 +284,21 @@ class Uploader:
         off = start
         link = self.c.link
         stuck = 0
+        patient = False  # after a silent quick attempt: same chunk, full retry budget
         while off < total:
             n = min(self.chunk, limit, total - off)
-            can_shrink = self.chunk > self.min_chunk and n > self.min_chunk
+            can_shrink = self.chunk > self.min_chunk and n > self.min_chunk and not patient
             before = link.stats.attempts
             try:
                 got = self._send_one(cmd, target, total, off, data[off:off + n],
                                      self.quick_retries if can_shrink else None)
             except (pq.NakStorm, pq.LinkTimeout) as e:
                 self.clean = 0
+                if getattr(e, "silent", False):
+                    if can_shrink:
+                        patient = True  # silence is a stall or a dead board, not noise: wait longer
+                        continue
+                    raise  # nothing came back at all through the full retry budget: dead board
                 if can_shrink:
                     self.chunk = max(self.min_chunk, min(self.chunk, n) // 2)
                     self.shrinks += 1
@@ -306,6 +312,7 @@ class Uploader:
                 raise pq.ProtoError(f"{link.name}: {what}: board acknowledged {got} bytes after a chunk "
                                     f"at {off}+{n} of {total}; upload out of step")
             stuck = 0
+            patient = False
             self.advance(got - off)
             off = got
             if link.stats.attempts - before > 1:
@@ -326,14 +333,20 @@ class Uploader:
         chunk = min(limit, self.chunk or limit)
         got = bytearray()
         stuck = clean = 0
+        patient = False
         while len(got) < total:
             n = min(chunk, total - len(got))
-            can_shrink = chunk > self.min_chunk and n > self.min_chunk
+            can_shrink = chunk > self.min_chunk and n > self.min_chunk and not patient
             before = link.stats.attempts
             try:
                 got += self.c.read_output(len(got), n, retries=self.quick_retries if can_shrink else None)
             except (pq.NakStorm, pq.LinkTimeout) as e:
                 clean = 0
+                if getattr(e, "silent", False):
+                    if can_shrink:
+                        patient = True
+                        continue
+                    raise
                 if can_shrink:
                     chunk = max(self.min_chunk, min(chunk, n) // 2)
                     continue
@@ -343,6 +356,7 @@ class Uploader:
                 self.log(f"outputs: {e}; trying again")
                 continue
             stuck = 0
+            patient = False
             if link.stats.attempts - before > 1:
                 clean = 0
                 chunk = max(self.min_chunk, chunk // 2)

@@ -96,7 +96,10 @@ class Disconnected(ProtoError):
 
 
 class LinkTimeout(ProtoError):
-    """No valid answer after all retries."""
+    """No valid answer after all retries. ``silent``: not a single byte came back meanwhile
+    (a dead or disconnected board rather than a noisy line)."""
+
+    silent = False
 
 
 class NakStorm(ProtoError):
@@ -440,7 +443,7 @@ class Link:
 
     def request(self, cmd: int, payload: bytes = b"", *, timeout: float | None = None,
                 retries: int | None = None, resp_max: int = 64, backoff: float = 1.5,
-                max_timeout: float = 30.0) -> Response:
+                max_timeout: float = 5.0) -> Response:
         """Send one request and return its response (see the class docstring).
 
         ``timeout`` is the wait of the first attempt; by default the wire time of the request
@@ -458,6 +461,7 @@ class Link:
         name = cmd_name(cmd)
         naks = bad = touts = 0
         last_nak_reason = None
+        rx_before = self.rx_any
         for attempt in range(retries + 1):
             self.stats.attempts += 1
             self.stats.per_cmd_attempts[name] = self.stats.per_cmd_attempts.get(name, 0) + 1
@@ -519,9 +523,12 @@ class Link:
             why = f"last NAK reason {last_nak_reason}" if last_nak_reason is not None else "corrupted answers"
             raise NakStorm(f"{self.name}: NAK storm: {name} failed {attempts} times "
                            f"({naks} NAKs, {bad} corrupted answers; {why}); link too noisy")
-        if self.rx_any == 0:
-            raise LinkTimeout(f"{self.name}: timeout: no answer to {name} after {attempts} attempts "
-                              f"from {timeout:.2f}s (nothing received: is the board powered and the baud right?)")
+        if self.rx_any == rx_before:
+            e = LinkTimeout(f"{self.name}: timeout: no answer to {name} after {attempts} attempts "
+                            f"from {timeout:.2f}s (nothing received"
+                            + (": is the board powered and the baud right?)" if self.rx_any == 0 else ")"))
+            e.silent = True
+            raise e
         raise LinkTimeout(f"{self.name}: timeout: no valid answer to {name} after {attempts} attempts "
                           f"from {timeout:.2f}s ({naks} NAKs, {bad} corrupted, {touts} silent)")
 

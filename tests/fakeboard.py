@@ -28,7 +28,8 @@ class FakeBoard:
     non-protocol text), ``nak`` (NAKs every frame), ``v2`` (answers with version-2 frames),
     ``evers`` (answers every request with status E_VERSION), ``badmagic`` (HELLO with another
     magic), ``hello`` (a correct HELLO, E_CMD to anything else), ``flaky`` (answers HELLO
-    correctly but only every ``every``-th attempt, NAK otherwise).
+    correctly but only every ``every``-th attempt, NAK otherwise), ``mute`` (a correct HELLO,
+    then silence).
     """
 
     def __init__(self, mode: str, every: int = 3) -> None:
@@ -82,6 +83,8 @@ class FakeBoard:
             self._send(pq.encode_frame(f.cmd | pq.RESP, f.seq, bytes([pq.E_VERSION]) + struct.pack("<I", 1)))
         elif m == "badmagic" and f.cmd == pq.Cmd.HELLO:
             self._send(pq.encode_frame(f.cmd | pq.RESP, f.seq, hello_body(magic=b"XXXX")))
+        elif m == "mute" and f.cmd != pq.Cmd.HELLO:
+            pass  # answers HELLO, then nothing: a board that hangs after the handshake
         elif m == "flaky" and self.frames_seen % self.every:
             self._send(pq.encode_frame(pq.NAK, f.seq, b"\x02"))
         elif f.cmd == pq.Cmd.HELLO:

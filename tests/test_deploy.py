@@ -178,6 +178,7 @@ def test_no_device(models) -> None:
     ("garbage", "wrong device"),
     ("badmagic", "wrong device"),
     ("silent", "timeout: no answer to HELLO"),
+    ("mute", "timeout: no answer to STATUS"),
     ("v2", "version mismatch"),
     ("evers", "version mismatch"),
     ("nak", "NAK storm"),
