@@ -121,8 +121,10 @@ def print_report(rows: list[dict], summary: dict, crit: Criteria, source: str, f
         f"{s['fallback_layers']} layer(s) fell back to INT8", soft_wrap=True)
 
 
-def plot_png(path: Path, rows: list[dict], crit: Criteria) -> None:
-    """SNR per layer per width (infinite plotted at the top, marked), chosen widths below."""
+def plot_png(path: Path | None, rows: list[dict], crit: Criteria) -> bytes:
+    """SNR per layer per width (infinite plotted at the top, marked), chosen widths below.
+
+    Returns the PNG bytes; also writes them atomically to ``path`` unless it is None."""
     import io
 
     import matplotlib
@@ -169,7 +171,9 @@ def plot_png(path: Path, rows: list[dict], crit: Criteria) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buf.getvalue(), "plot")
+    if path is not None:
+        atomic_write(path, buf.getvalue(), "plot")
+    return buf.getvalue()
 
 
 def analysis_doc(source: str, crit: Criteria, rows: list[dict], summary: dict) -> dict:
@@ -205,13 +209,14 @@ def run(args: argparse.Namespace) -> int:
         print_report(rows, summary, crit, src)
         if plan:
             print(plan["message"])
+    png = plot_png(None, rows, crit) if ppath else None      # render everything before writing
     if jpath:
         doc = analysis_doc(src, crit, rows, summary)
         if plan:
             doc["plan"] = plan
         atomic_write(jpath, to_json_bytes(doc), "JSON report")
     if ppath:
-        plot_png(ppath, rows, crit)
+        atomic_write(ppath, png, "plot")
     return 0
 
 
