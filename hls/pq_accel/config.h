@@ -20,9 +20,14 @@
 // Rows handled per row group: every DSP takes two rows (its two lanes).
 #define ROWS_PER_GROUP (2 * LANES)
 // Each of the 2*LANES weight banks holds the rows m with m % ROWS_PER_GROUP == bank. One row
-// (<= MAX_COLS bytes) of slack covers M not a multiple of ROWS_PER_GROUP; +2 bytes let the
+// (<= MAX_COLS bytes) of slack covers M not a multiple of ROWS_PER_GROUP; +4 bytes let the
 // 16-bit fetch window of the last weight read past the end of a row.
-#define BANK_BYTES (WMEM_BYTES / ROWS_PER_GROUP + MAX_COLS + 2)
+#define BANK_BYTES (WMEM_BYTES / ROWS_PER_GROUP + MAX_COLS + 4)
+// Every bank is split into 4 byte-interleaved sub-banks (address a lives in sub-bank a % 4, word
+// a / 4), so the weight load writes a whole 32-bit stream word per cycle and a fetch reads the
+// two bytes of its window from two different sub-banks. Activation buffers likewise.
+#define SUB_WORDS ((BANK_BYTES + 3) / 4)
+#define XSUB_WORDS (MAX_COLS / 4)
 
 // Two lanes on one DSP48E2: A(27) = w_hi * 2^18 + w_lo, B(18) = x, P(48) accumulates.
 // The low lane is recovered from P[17:0] (signed), so its sum must stay in [-2^17, 2^17):

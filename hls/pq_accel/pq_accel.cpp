@@ -20,16 +20,19 @@ void pq_accel(axis_stream& wgt, axis_stream& act, axis_stream& res, ap_uint<32> 
     const int kRowsPerGroup = ROWS_PER_GROUP;  // constants in pragmas: const ints, not expressions
     (void)kRowsPerGroup;  // only pragmas read it
     // Persist across calls (flags.reuse): packed codes and per-row constants.
-    static ap_uint<8> wmem[ROWS_PER_GROUP][BANK_BYTES];
+    static ap_uint<8> wmem[ROWS_PER_GROUP][4][SUB_WORDS];
 #pragma HLS ARRAY_PARTITION variable=wmem dim=1 complete
-#pragma HLS BIND_STORAGE variable=wmem type=ram_t2p impl=bram
+#pragma HLS ARRAY_PARTITION variable=wmem dim=2 complete
+#pragma HLS BIND_STORAGE variable=wmem type=ram_2p impl=bram
     static acc_t cbias[MAX_ROWS];
     static ap_uint<16> cmult[MAX_ROWS];
     static ap_uint<6> cshift[MAX_ROWS];
 #pragma HLS ARRAY_PARTITION variable=cbias cyclic factor=kRowsPerGroup
 #pragma HLS ARRAY_PARTITION variable=cmult cyclic factor=kRowsPerGroup
 #pragma HLS ARRAY_PARTITION variable=cshift cyclic factor=kRowsPerGroup
-    code_t xbuf0[MAX_COLS], xbuf1[MAX_COLS];
+    code_t xbuf0[4][XSUB_WORDS], xbuf1[4][XSUB_WORDS];
+#pragma HLS ARRAY_PARTITION variable=xbuf0 dim=1 complete
+#pragma HLS ARRAY_PARTITION variable=xbuf1 dim=1 complete
     code_t ybuf0[MAX_ROWS], ybuf1[MAX_ROWS];
 #pragma HLS ARRAY_PARTITION variable=ybuf0 cyclic factor=kRowsPerGroup
 #pragma HLS ARRAY_PARTITION variable=ybuf1 cyclic factor=kRowsPerGroup

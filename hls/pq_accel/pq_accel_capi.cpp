@@ -124,22 +124,24 @@ extern "C" int pq_accel_call(uint32_t prec, uint32_t rows, uint32_t cols, uint32
 extern "C" uint64_t pq_accel_cycle_estimate(uint32_t prec, uint32_t rows, uint32_t cols, uint32_t ncols,
                                             uint32_t flags) {
     // Trip counts of the kernel's pipelined loops (II = 1), plus PQ_CYC_LOOP per loop entry and
-    // the MAC pipeline depth per row group:
-    //   load   = [!reuse] (LOOP + 8M) + (LOOP + M*row_bytes)
-    //   group  = LOOP + K + MAC_DEPTH + 2*LANES                 (mac_k + requant_rows)
-    //   col    = (LOOP + K) + G*group + (LOOP + M)              (load_x, G row groups, store_y)
-    //   pair   = 2*(LOOP + K) + G*group + 2*(LOOP + M)          (INT2 2x2: two columns per pass)
-    //   total  = CALL + load + N1*col + N2*pair,  G = ceil(M / (2*LANES)),
-    //   N2 = floor(N/2) for INT2 else 0, N1 = N - 2*N2.
+    // the MAC pipeline depth per row group (docs/HARDWARE.md 4.x):
+    //   load  = [!reuse] (LOOP + 2M) + (LOOP + ceil(M*row_bytes/4))        (one stream word per cycle)
+    //   act   = sum over columns n of LOOP + ceil(((n*K) % 4 + K) / 4)     (words the column touches)
+    //   group = LOOP + K + MAC_DEPTH + 2*LANES                             (mac_k + requant_rows)
+    //   total = CALL + load + act + (N1 + N2)*G*group + N*(LOOP + M)       (store_y: 1 byte/cycle)
+    //   G = ceil(M / (2*LANES)); N2 = floor(N/2) column pairs for INT2 (2x2), else 0; N1 = N - 2*N2.
     const uint64_t M = rows, K = cols, N = ncols, L = PQ_CYC_LOOP;
     const uint64_t G = (M + 2 * LANES - 1) / (2 * LANES);
     uint64_t cyc = PQ_CYC_CALL;
-    if (!(flags & PQ_FLAG_REUSE)) cyc += (L + 8 * M) + (L + M * rb_of(prec, cols));
+    if (!(flags & PQ_FLAG_REUSE)) cyc += (L + 2 * M) + (L + (M * rb_of(prec, cols) + 3) / 4);
+    for (uint64_t r = 0; r < 4; r++) {  // (n*K) % 4 repeats with period 4 in n
+        const uint64_t count = N / 4 + (r < N % 4 ? 1 : 0);
+        cyc += count * (L + ((r * K) % 4 + K + 3) / 4);
+    }
     const uint64_t n2 = (prec == 2) ? N / 2 : 0;
     const uint64_t n1 = N - 2 * n2;
-    const uint64_t group = L + K + PQ_CYC_MAC_DEPTH + 2 * LANES;
-    cyc += n1 * ((L + K) + G * group + (L + M));
-    cyc += n2 * (2 * (L + K) + G * group + 2 * (L + M));
+    cyc += (n1 + n2) * G * (L + K + PQ_CYC_MAC_DEPTH + 2 * LANES);
+    cyc += N * (L + M);
     return cyc;
 }
 

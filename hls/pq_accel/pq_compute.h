@@ -37,21 +37,10 @@ inline PqSimStats& pq_sim_stats() {
 // Byte j of a stream's byte sequence is bits [8*(j%4), 8*(j%4)+8) of word j/4 (HARDWARE.md s3).
 struct ByteReader {
     ap_uint<32> word;
-    ap_uint<2> idx;  // byte index inside `word` of the next byte; 0: a new word is needed
+    ap_uint<2> idx;  // bytes of `word` already consumed; 0: a new word is needed
     void init() {
         word = 0;
         idx = 0;
-    }
-    ap_uint<8> next(axis_stream& s) {
-#pragma HLS INLINE
-        if (idx == 0) {
-            axis_word w = s.read();
-            word = w.data;
-        }
-        ap_uint<8> b = word;
-        word = word >> 8;
-        idx++;
-        return b;
     }
 };
 
@@ -93,90 +82,133 @@ inline ap_uint<12> row_bytes(ap_uint<4> prec, ap_uint<11> cols) {
 }
 
 // ---------------------------------------------------------------- load: weights + constants
-// Row m of the packed codes goes to bank m % ROWS_PER_GROUP at (m / ROWS_PER_GROUP) * row_bytes,
-// so each DSP lane reads its own bank every cycle.
+// The constants take 8 bytes = 2 whole stream words per row; the packed codes then start on a
+// word boundary and are written one stream word (4 bytes) per cycle. Row m of the codes goes to
+// bank m % NB at address (m / NB) * rb; inside a bank the rows are contiguous, so the bytes of one
+// word that land in one bank have consecutive addresses, hence distinct sub-banks (address % 4):
+// every sub-bank takes at most one byte per cycle.
 template <int NB>
 void load_weights(axis_stream& wgt, ap_uint<4> prec, ap_uint<9> rows, ap_uint<11> cols,
-                  ap_uint<8> wmem[NB][BANK_BYTES], acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
+                  ap_uint<8> wmem[NB][4][SUB_WORDS], acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
                   ap_uint<6> cshift[MAX_ROWS]) {
-    ByteReader rd;
-    rd.init();
-    ap_uint<32> rec_lo = 0;  // bytes 0..3 of a row record (bias)
-    ap_uint<16> rec_mult = 0;
-    ap_uint<9> r = 0;
-    ap_uint<3> j = 0;
-    ap_uint<12> nconst = ap_uint<12>(rows) * 8;
+    ap_uint<10> nconst = ap_uint<10>(rows) * 2;
     PQ_STAT_ENTRY();
 load_consts:
-    for (ap_uint<12> i = 0; i < nconst; i++) {
+    for (ap_uint<10> i = 0; i < nconst; i++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=8 max=2048
+#pragma HLS LOOP_TRIPCOUNT min=2 max=512
         PQ_STAT_ITER();
-        ap_uint<8> b = rd.next(wgt);
-        if (j < 4) {
-            rec_lo = rec_lo | (ap_uint<32>(b) << (8 * j));
-        } else if (j == 4) {
-            rec_mult = b;
-        } else if (j == 5) {
-            rec_mult = rec_mult | (ap_uint<16>(b) << 8);
-        } else if (j == 6) {
-            cshift[r] = b;
+        ap_uint<32> w = wgt.read().data;
+        ap_uint<9> r = i >> 1;
+        if ((i & 1) == 0) {
+            cbias[r] = acc_t(w);  // bias, i32 LE
         } else {
-            cbias[r] = rec_lo;
-            cmult[r] = rec_mult;
-            rec_lo = 0;
-            r++;
+            cmult[r] = ap_uint<16>(w);        // mult, u16 LE
+            cshift[r] = ap_uint<6>(w >> 16);  // shift, u8 (1..47); byte 3 is 0
         }
-        j++;
     }
 
     ap_uint<12> rb = row_bytes(prec, cols);
-    ap_uint<16> total = ap_uint<16>(rows) * rb;
-    ap_uint<12> cb = 0;       // byte inside the current row
-    ap_uint<5> bank = 0;      // row % NB
-    waddr_t base = 0;         // (row / NB) * rb
+    ap_uint<20> total = ap_uint<20>(rows) * rb;
+    ap_uint<20> nwords = (total + 3) >> 2;
+    ap_uint<12> cb = 0;  // byte inside the current row
+    ap_uint<5> bank = 0;  // row % NB
+    waddr_t base = 0;     // (row / NB) * rb
+    ap_uint<20> pos = 0;  // byte position in the code sequence
     PQ_STAT_ENTRY();
 load_codes:
-    for (ap_uint<16> i = 0; i < total; i++) {
+    for (ap_uint<20> i = 0; i < nwords; i++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=WMEM_BYTES
+#pragma HLS LOOP_TRIPCOUNT min=1 max=WMEM_BYTES/4
         PQ_STAT_ITER();
-        ap_uint<8> b = rd.next(wgt);
-        wmem[bank][base + cb] = b;
-        if (cb == rb - 1) {
-            cb = 0;
-            if (bank == NB - 1) {
-                bank = 0;
-                base += rb;
+        ap_uint<32> w = wgt.read().data;
+        ap_uint<5> bk[4];
+        waddr_t ad[4];
+        bool ok[4];
+#pragma HLS ARRAY_PARTITION variable=bk complete
+#pragma HLS ARRAY_PARTITION variable=ad complete
+#pragma HLS ARRAY_PARTITION variable=ok complete
+    place_bytes:
+        for (int j = 0; j < 4; j++) {
+#pragma HLS UNROLL
+            ok[j] = pos + j < total;
+            bk[j] = bank;
+            ad[j] = base + cb;
+            if (cb == rb - 1) {
+                cb = 0;
+                if (bank == NB - 1) {
+                    bank = 0;
+                    base += rb;
+                } else {
+                    bank++;
+                }
             } else {
-                bank++;
+                cb++;
             }
-        } else {
-            cb++;
         }
+    write_banks:
+        for (int b = 0; b < NB; b++) {
+#pragma HLS UNROLL
+            for (int sb = 0; sb < 4; sb++) {
+#pragma HLS UNROLL
+                for (int j = 0; j < 4; j++) {
+#pragma HLS UNROLL
+                    if (ok[j] && bk[j] == b && ap_uint<2>(ad[j]) == sb) wmem[b][sb][ad[j] >> 2] = ap_uint<8>(w >> (8 * j));
+                }
+            }
+        }
+        pos += 4;
     }
 }
 
 // ---------------------------------------------------------------- load: one activation column
-inline void load_acts(axis_stream& act, ByteReader& rd, code_t xbuf[MAX_COLS], ap_uint<11> cols) {
+// Up to 4 bytes per cycle (the rest of the current stream word, or a new one); x[k] goes to
+// sub-buffer k % 4 at k / 4.
+inline void load_acts(axis_stream& act, ByteReader& rd, code_t xbuf[4][XSUB_WORDS], ap_uint<11> cols) {
+    ap_uint<11> k = 0;
     PQ_STAT_ENTRY();
 load_x:
-    for (ap_uint<11> k = 0; k < cols; k++) {
+    while (k < cols) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
+#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS/4
         PQ_STAT_ITER();
-        xbuf[k] = code_t(rd.next(act));
+        if (rd.idx == 0) rd.word = act.read().data;
+        ap_uint<3> avail = ap_uint<3>(4) - rd.idx;
+        ap_uint<11> remain = cols - k;
+        ap_uint<3> take = remain < avail ? ap_uint<3>(remain) : avail;
+    spread:
+        for (int sb = 0; sb < 4; sb++) {
+#pragma HLS UNROLL
+            ap_uint<2> j = ap_uint<2>(sb) - ap_uint<2>(k);  // byte of this step that lands in sub-buffer sb
+            if (j < take) {
+                ap_uint<11> kk = k + j;
+                xbuf[sb][kk >> 2] = code_t(ap_uint<8>(rd.word >> (8 * (rd.idx + j))));
+            }
+        }
+        k += take;
+        rd.idx += take;  // wraps to 0 when the word is used up
     }
 }
 
 // ---------------------------------------------------------------- unpack one code
 // Code k of a packed row sits at bits [k*prec, (k+1)*prec) of the row read as a little-endian
 // bit string (true for all four group layouts), so a 16-bit window at byte bitpos/8 holds it.
-inline code_t fetch_code(const ap_uint<8> bank[BANK_BYTES], waddr_t base, bitpos_t bitpos, ap_uint<4> prec) {
+inline code_t fetch_code(const ap_uint<8> bank[4][SUB_WORDS], waddr_t base, bitpos_t bitpos, ap_uint<4> prec) {
 #pragma HLS INLINE
     waddr_t addr = base + (bitpos >> 3);
     ap_uint<3> off = bitpos;
-    ap_uint<16> win = bank[addr] | (ap_uint<16>(bank[addr + 1]) << 8);
+    ap_uint<8> by[4];
+#pragma HLS ARRAY_PARTITION variable=by complete
+read_subbanks:
+    for (int sb = 0; sb < 4; sb++) {  // one read per sub-bank: bytes addr .. addr+3
+#pragma HLS UNROLL
+        ap_uint<2> d = ap_uint<2>(sb) - ap_uint<2>(addr);
+        waddr_t a = addr + d;
+        by[sb] = bank[sb][a >> 2];
+    }
+    ap_uint<2> s0 = addr;
+    ap_uint<2> s1 = s0 + 1;
+    ap_uint<16> win = by[s0] | (ap_uint<16>(by[s1]) << 8);
     ap_uint<8> raw = win >> off;
     ap_int<2> c2 = raw;
     ap_int<4> c4 = raw;
@@ -207,7 +239,7 @@ inline code_t requant(acc_t acc, ap_uint<16> mult, ap_uint<6> shift, bool relu) 
 // by B = x[k] (18 bits) and accumulates P; every `depth` products (and after the last one) the
 // low lane is read back as the signed P[17:0] and the high lane as (P - low) >> 18.
 template <int L>
-void compute_2lane(ap_uint<8> wmem[2 * L][BANK_BYTES], const code_t xbuf[MAX_COLS], ap_uint<4> prec,
+void compute_2lane(ap_uint<8> wmem[2 * L][4][SUB_WORDS], const code_t xbuf[4][XSUB_WORDS], ap_uint<4> prec,
                    ap_uint<9> rows, ap_uint<11> cols, acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
                    ap_uint<6> cshift[MAX_ROWS], bool relu, code_t ybuf[MAX_ROWS]) {
     ap_uint<12> rb = row_bytes(prec, cols);
@@ -241,7 +273,7 @@ row_groups:
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
             PQ_STAT_ITER();
-            code_t x = xbuf[k];
+            code_t x = xbuf[ap_uint<2>(k)][k >> 2];
             bool flush = (cnt == depth - 1) || (k == cols - 1);
         lanes:
             for (int l = 0; l < L; l++) {
@@ -281,7 +313,7 @@ row_groups:
 // A = w0 + w1*2^20 (27 bits), P += A*B - 128*A. Lanes of 10 bits at 0 / 10 / 20 / 30 hold
 // x0w0 / x1w0 / x0w1 / x1w1; extracted with sign correction every DEPTH_INT2_2X2 products.
 template <int L>
-void compute_2x2(ap_uint<8> wmem[2 * L][BANK_BYTES], const code_t xbuf0[MAX_COLS], const code_t xbuf1[MAX_COLS],
+void compute_2x2(ap_uint<8> wmem[2 * L][4][SUB_WORDS], const code_t xbuf0[4][XSUB_WORDS], const code_t xbuf1[4][XSUB_WORDS],
                  ap_uint<9> rows, ap_uint<11> cols, acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
                  ap_uint<6> cshift[MAX_ROWS], bool relu, code_t ybuf0[MAX_ROWS], code_t ybuf1[MAX_ROWS]) {
     ap_uint<12> rb = row_bytes(2, cols);
@@ -318,8 +350,10 @@ row_groups2:
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS
             PQ_STAT_ITER();
-            ap_uint<8> x0u = ap_int<10>(xbuf0[k]) + 128;  // x0 + 128 in [0, 255]
-            ap_int<18> b = ap_int<18>(x0u) + (ap_int<18>(xbuf1[k]) << OP_XSHIFT);
+            code_t x0 = xbuf0[ap_uint<2>(k)][k >> 2];
+            code_t x1 = xbuf1[ap_uint<2>(k)][k >> 2];
+            ap_uint<8> x0u = ap_int<10>(x0) + 128;  // x0 + 128 in [0, 255]
+            ap_int<18> b = ap_int<18>(x0u) + (ap_int<18>(x1) << OP_XSHIFT);
             bool flush = (cnt == DEPTH_INT2_2X2 - 1) || (k == cols - 1);
         lanes2:
             for (int l = 0; l < L; l++) {

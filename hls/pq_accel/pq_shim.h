@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <deque>
+#include <type_traits>
 
 template <int W, bool S>
 struct pq_apint {
@@ -40,6 +41,17 @@ struct pq_apint {
     pq_apint& operator++() { v = norm(v + 1); return *this; }
     pq_apint operator++(int) { pq_apint t = *this; v = norm(v + 1); return t; }
 };
+
+// Left shifts go through unsigned arithmetic (well defined for negative values, like ap_int).
+template <int W, bool S, class T>
+inline typename std::enable_if<std::is_integral<T>::value, long long>::type operator<<(const pq_apint<W, S>& a,
+                                                                                       T sh) {
+    return static_cast<long long>(static_cast<unsigned long long>(a.v) << static_cast<int>(sh));
+}
+template <int W, bool S, int W2, bool S2>
+inline long long operator<<(const pq_apint<W, S>& a, const pq_apint<W2, S2>& sh) {
+    return a << static_cast<int>(sh.v);
+}
 
 template <int W> using ap_int = pq_apint<W, true>;
 template <int W> using ap_uint = pq_apint<W, false>;
