@@ -169,3 +169,27 @@ def test_convert_silero(silero_vad_onnx, tmp_path):
     doc, layers = read_model_dir(out)
     assert len(layers) == 16 and sum(x.codes.size for x in layers) == 542464
     assert len(list(Path(out).glob("layer_*.bin"))) == 16
+
+
+def test_convert_streams_with_bounded_memory(tmp_path):
+    """The CLI path (keep_codes=False) writes the same directory while holding about one layer:
+    12 layers of 1M weights peak below two float64 layers (the codes alone would be 12 MB)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    p = tmp_path / "big.npz"
+    np.savez(p, **{f"l{i}": rng.standard_normal((1000, 1000)).astype(np.float32) * (i + 1) for i in range(12)})
+    ref = convert_model(p, tmp_path / "ref")
+    tracemalloc.start()
+    try:
+        recs = convert_model(p, tmp_path / "out", ConvertOptions(keep_codes=False))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 8_000_000, f"peak {peak / 1e6:.1f} MB: convert does not stream"
+    assert [r.codes.shape for r in recs] == [(1000, 0)] * 12 and [r.bits for r in recs] == [r.bits for r in ref]
+    for f in sorted(x.name for x in (tmp_path / "ref").iterdir()):
+        a, b = (tmp_path / "ref" / f).read_bytes(), (tmp_path / "out" / f).read_bytes()
+        assert a == b or f == "model.json", f
+    ja, jb = (json.loads((tmp_path / d / "model.json").read_text()) for d in ("ref", "out"))
+    assert ja["layers"] == jb["layers"] and ja["info"]["summary"] == jb["info"]["summary"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from pyquant import __version__
 from pyquant.analysis import Criteria, iter_analyze, layer_row, summarize
 from pyquant.commands.analyze import add_selection_args, criteria_from_args, print_report
@@ -34,6 +36,7 @@ class ConvertOptions:
     transform: Callable[[list[LayerRecord]], list[LayerRecord]] | None = None
     extra: Callable[[Path], None] | None = None
     quiet: bool = True
+    keep_codes: bool = True     # False: returned records carry no codes (streaming, bounded memory)
 
 
 def convert_model(model_path: str | Path, out_dir: str | Path, opts: ConvertOptions | None = None
@@ -41,7 +44,8 @@ def convert_model(model_path: str | Path, out_dir: str | Path, opts: ConvertOpti
     """Analyse ``model_path``, write ``out_dir`` atomically, return the written LayerRecords.
 
     Without ``opts.transform`` layers are streamed: each is packed and written as soon as it
-    is analysed (only its int8 codes stay in memory for the returned records).
+    is analysed; its int8 codes stay in memory for the returned records unless
+    ``opts.keep_codes`` is False (then memory holds about one layer at a time, as the CLI runs).
     Raises :class:`~pyquant.errors.InputError` on bad input; ``out_dir`` is then untouched.
     """
     opts = opts or ConvertOptions()
@@ -55,6 +59,8 @@ def convert_model(model_path: str | Path, out_dir: str | Path, opts: ConvertOpti
         if opts.transform is None:
             for rec in stream:
                 w.add(rec)
+                if not opts.keep_codes:
+                    rec.codes = np.zeros((rec.rows, 0), np.int8)      # written; layer_row still works
                 records.append(rec)
         else:
             records = list(opts.transform(list(stream)))
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "calib", None) or getattr(args, "target", None):   # executable model (pyquant.pipeline)
         from pyquant.commands.evaluate import run_convert_executable
         return run_convert_executable(args)
-    opts = ConvertOptions(criteria=criteria_from_args(args), quiet=args.quiet)
+    opts = ConvertOptions(criteria=criteria_from_args(args), quiet=args.quiet, keep_codes=False)
     convert_model(args.model, args.output, opts)
     return 0
 
