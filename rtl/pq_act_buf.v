@@ -23,7 +23,9 @@ module pq_act_buf #(
     input  wire          release_buf_i,
     // read port
     input  wire          rd_buf_i,
+    /* verilator lint_off UNUSEDSIGNAL */  // k < MAX_COLS: the top bit of a count is never set here
     input  wire [CW-1:0] rd_k_i,
+    /* verilator lint_on UNUSEDSIGNAL */
     output wire signed [7:0] x0_o,
     output wire signed [7:0] x1_o
 );
@@ -59,7 +61,9 @@ module pq_act_buf #(
   reg [31:0]      wd;
   integer e;
   reg [1:0]  i2;
-  reg [CW-1:0] kk;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [CW-1:0] kk;      // only the word index bits address memory
+  /* verilator lint_on UNUSEDSIGNAL */
   always @* begin
     we = 4'd0; wa = {4*LAW{1'b0}}; wd = 32'd0; i2 = 2'd0; kk = {CW{1'b0}};
     for (e = 0; e < 4; e = e + 1) begin

@@ -16,11 +16,13 @@ module pq_core #(
     output reg         ready_o,   // pulse: call accepted, arguments sampled
     output reg         done_o,    // pulse: call finished
     output wire        idle_o,
+    /* verilator lint_off UNUSEDSIGNAL */  // 32-bit registers; only the in-range low bits matter
     input  wire [31:0] prec_i,
     input  wire [31:0] rows_i,
     input  wire [31:0] cols_i,
     input  wire [31:0] ncols_i,
     input  wire [31:0] flags_i,
+    /* verilator lint_on UNUSEDSIGNAL */
     input  wire [31:0] wgt_tdata_i,
     input  wire        wgt_tvalid_i,
     output wire        wgt_tready_o,
@@ -42,6 +44,12 @@ module pq_core #(
   localparam integer CW = $clog2(MAX_COLS + 1);
   localparam integer MW = $clog2(MAX_ROWS);
   localparam integer NI = 4 * LANES;                 // accumulators per group
+  localparam [31:0] NB1_32 = NB - 1;
+  localparam [31:0] NB_32 = NB;
+  localparam [31:0] NI1_32 = NI - 1;
+  localparam [$clog2(NB)-1:0] NB1 = NB1_32[$clog2(NB)-1:0];
+  localparam [RW+5:0] NBW = NB_32[RW+5:0];
+  localparam [$clog2(NI)-1:0] NI1 = NI1_32[$clog2(NI)-1:0];
 
   localparam [2:0] S_IDLE = 3'd0, S_CONST = 3'd1, S_WLOAD = 3'd2, S_RUN = 3'd3, S_FIN = 3'd4;
   localparam [2:0] R_WAIT = 3'd0, R_PRIME = 3'd1, R_MAC = 3'd2, R_DRAIN = 3'd3, R_HAND = 3'd4;
@@ -53,6 +61,7 @@ module pq_core #(
   reg [31:0]   N;
   reg          relu;
   reg [CW-1:0] rb;        // packed bytes per row
+  /* verilator lint_off UNUSEDSIGNAL */  // rw/tpos: top bit only for widths; b_ready: all banks prime alike
   wire [CW-1:0] rw = (rb + 3) >> 2;   // words per row slot in a bank
   assign idle_o = (st == S_IDLE);
 
@@ -80,7 +89,7 @@ module pq_core #(
       if (jpos[CW*j +: CW] + 1'b1 == rb) begin
         jpos[CW*(j+1) +: CW] = {CW{1'b0}};
         jrow[RW*(j+1) +: RW] = jrow[RW*j +: RW] + 1'b1;
-        if (jb[BBW*j +: BBW] == NB - 1) begin
+        if (jb[BBW*j +: BBW] == NB1) begin
           jb[BBW*(j+1) +: BBW] = {BBW{1'b0}};
           jbase[BAW*(j+1) +: BAW] = jbase[BAW*j +: BAW] + rw[BAW-1:0];
         end else begin
@@ -102,16 +111,20 @@ module pq_core #(
   reg [4*BAW*NB-1:0] b_wa;
   reg [32*NB-1:0]    b_wd;
   reg [CW-1:0]       tpos;
+  /* verilator lint_on UNUSEDSIGNAL */
+  integer e;
   always @* begin
     tpos = {CW{1'b0}}; b_we = {4*NB{1'b0}}; b_wa = {4*BAW*NB{1'b0}}; b_wd = {32*NB{1'b0}};
     for (q = 0; q < NB; q = q + 1) begin
-      for (j = 0; j < 4; j = j + 1) begin
-        if (st == S_WLOAD && wgt_hs && jrow[RW*j +: RW] < M && jb[BBW*j +: BBW] == q) begin
-          tpos = jpos[CW*j +: CW];
-          b_we[4*q + tpos[1:0]] = 1'b1;
-          tpos = tpos >> 2;
-          b_wa[BAW*(4*q + jpos[CW*j +: 2]) +: BAW] = jbase[BAW*j +: BAW] + tpos[BAW-1:0];
-          b_wd[32*q + 8*jpos[CW*j +: 2] +: 8] = wgt_tdata_i[8*j +: 8];
+      for (e = 0; e < 4; e = e + 1) begin
+        for (j = 0; j < 4; j = j + 1) begin
+          if (st == S_WLOAD && wgt_hs && jrow[RW*j +: RW] < M && jb[BBW*j +: BBW] == q[BBW-1:0]
+              && jpos[CW*j +: 2] == e[1:0]) begin
+            tpos = jpos[CW*j +: CW] >> 2;
+            b_we[4*q + e] = 1'b1;
+            b_wa[BAW*(4*q + e) +: BAW] = jbase[BAW*j +: BAW] + tpos[BAW-1:0];
+            b_wd[32*q + 8*e +: 8] = wgt_tdata_i[8*j +: 8];
+          end
         end
       end
     end
@@ -146,7 +159,9 @@ module pq_core #(
 
   // banks
   wire [8*NB-1:0] codes;
-  wire [NB-1:0]   b_ready;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [NB-1:0]   b_ready;   // all banks prime in lock-step; bank 0 stands for all
+  /* verilator lint_on UNUSEDSIGNAL */
   genvar gi;
   generate
     for (gi = 0; gi < NB; gi = gi + 1) begin : g_bank
@@ -167,7 +182,7 @@ module pq_core #(
     s1_first <= (wk == 8'd0);
     s1_last <= w_last;
     for (r = 0; r < NB; r = r + 1)
-      code_q[8*r +: 8] <= (gb + r < M) ? codes[8*r +: 8] : 8'd0;
+      code_q[8*r +: 8] <= (gb + r[RW+5:0] < {6'd0, M}) ? codes[8*r +: 8] : 8'd0;
   end
 
   wire [32*NI-1:0] accs;
@@ -190,13 +205,18 @@ module pq_core #(
   reg          fph;
   reg [2:0]    ccnt;
   reg          committing;
-  wire [RW+5:0] f_row = h_gb + {fi[$clog2(NI)-1:2], fi[0]};
+  wire [RW+5:0] f_row = h_gb + {{(RW+7-$clog2(NI)){1'b0}}, fi[$clog2(NI)-1:2], fi[0]};
   wire         f_col = fi[1];
-  wire         f_ok = (f_row < M) && (!f_col || h_two);
-  wire         f_end = (fi == NI - 1);
+  wire         f_ok = (f_row < {6'd0, M}) && (!f_col || h_two);
+  wire         f_end = (fi == NI1);
   reg [31:0]   cb_q;
-  reg [23:0]   cm_q;
-  wire         rq_ready, rq_busy, rq_v;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [23:0]   cm_q;          // bits 23:22: the zero byte and shift's unused top bits
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire         rq_ready, rq_v;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire         rq_busy;       // observability only (the commit delay covers the pipeline)
+  /* verilator lint_on UNUSEDSIGNAL */
   wire [7:0]   rq_y;
   wire [MW+1:0] rq_tag;
   wire         rq_in = h_busy && !committing && fph;
@@ -254,8 +274,8 @@ module pq_core #(
           else st <= S_CONST;
         end
         S_CONST: if (wgt_hs) begin
-          if (!cwc[0]) bias_mem[cwc[RW:1]] <= wgt_tdata_i;
-          else ms_mem[cwc[RW:1]] <= wgt_tdata_i[23:0];
+          if (!cwc[0]) bias_mem[cwc[MW:1]] <= wgt_tdata_i;
+          else ms_mem[cwc[MW:1]] <= wgt_tdata_i[23:0];
           cwc <= cwc + 1'b1;
           if (cwc == {M - 1'b1, 1'b1}) st <= S_WLOAD;
         end
@@ -284,8 +304,8 @@ module pq_core #(
             if (dcnt == 2'd2) rs <= R_HAND;
           end
           default: if (hand) begin   // R_HAND
-            if (gb + NB < M) begin
-              gb <= gb + NB; gw <= gw + rw[BAW-1:0];
+            if (gb + NBW < {6'd0, M}) begin
+              gb <= gb + NBW; gw <= gw + rw[BAW-1:0];
               bstart <= 1'b1; lclr <= 1'b1; rs <= R_PRIME;
             end else begin
               a_rel <= 1'b1; a_rel_buf <= cur; cur <= !cur; cols_left <= cols_left - step_cols;
@@ -300,7 +320,7 @@ module pq_core #(
       // holding registers and feeder
       if (hand) begin
         hold <= accs; h_busy <= 1'b1; h_two <= step_two; h_buf <= cur; h_gb <= gb;
-        h_lastg <= !(gb + NB < M); h_lasts <= !(gb + NB < M) && (cols_left == step_cols);
+        h_lastg <= !(gb + NBW < {6'd0, M}); h_lasts <= !(gb + NBW < {6'd0, M}) && (cols_left == step_cols);
         fi <= 0; fph <= 1'b0;
       end else if (h_busy) begin
         if (committing) begin

@@ -6,9 +6,13 @@ Expected values come from ``pyquant.intmath.layer_int`` / ``pyquant.packing.pack
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # verif/ (simrun)
 
 try:
     import cocotb
@@ -148,8 +152,6 @@ CASES = [
 @pytest.mark.parametrize("lanes,cases,sims", CASES, ids=[f"L{c[0]}-{'all' if c[1] is None else '+'.join(c[1])}" for c in CASES])
 def test_pq_accel(lanes: int, cases: list[str] | None, sims: tuple[str, ...]) -> None:
     """Build pq_accel with LANES=lanes and run the cocotb benches on each requested simulator."""
-    from pathlib import Path
-
     from simrun import run_bench
     todo = [s for s in _sims() if s in sims]
     if not todo:

