@@ -276,3 +276,25 @@ def test_csim_bench_clean_under_asan_ubsan(tmp_path: Path) -> None:
                        text=True, timeout=300)
     assert r.returncode == 0 and "runtime error" not in r.stderr and "AddressSanitizer" not in r.stderr, r.stderr[-800:]
     assert r.stdout.strip().splitlines()[-1].startswith("PASS:")
+
+
+def test_ports_registers_and_capacities_follow_hardware_md(kernel: pqhls.Kernel) -> None:
+    """The top function's s_axilite offsets, stream names and config.h capacities are the ones
+    docs/HARDWARE.md sections 1-2 document for both implementations."""
+    import re
+
+    doc = (gv.ROOT / "docs" / "HARDWARE.md").read_text()
+    top = (pqhls.SRC / "pq_accel.cpp").read_text()
+    regs = dict(re.findall(r"^\| (0x[0-9A-F]{2}) \| (prec|rows|cols|ncols|flags) \|", doc, flags=re.M))
+    assert set(regs.values()) == {"prec", "rows", "cols", "ncols", "flags"}
+    for off, name in regs.items():
+        assert re.search(rf"#pragma HLS INTERFACE s_axilite port={name} offset={off.lower()} bundle=control", top), name
+    assert "#pragma HLS INTERFACE s_axilite port=return bundle=control" in top
+    for s in ("wgt", "act", "res"):
+        assert f"#pragma HLS INTERFACE axis port={s}" in top and f"`{s}_TDATA[31:0]`" in doc
+    sig = re.search(r"void pq_accel\(([^)]*)\)", top).group(1)
+    assert [a.split()[-1].lstrip("&") for a in sig.split(",")] == ["wgt", "act", "res", "prec", "rows", "cols",
+                                                                  "ncols", "flags"]
+    caps = dict(re.findall(r"`(MAX_ROWS|MAX_COLS|WMEM_BYTES) = (\d+)`", doc))
+    assert (kernel.max_rows, kernel.max_cols, kernel.wmem_bytes) == (
+        int(caps["MAX_ROWS"]), int(caps["MAX_COLS"]), int(caps["WMEM_BYTES"]))
