@@ -75,6 +75,7 @@ def lib(built: Path) -> ctypes.CDLL:
     L.pqt_proto.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
     L.pqt_proto.restype = ctypes.c_size_t
     L.pqt_limit.restype = ctypes.c_uint32
+    L.pqt_meta.argtypes = [ctypes.c_char_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
     assert L.pqt_init() == 0
     return L
 
@@ -419,3 +420,67 @@ def test_verilated_backend_accel_check() -> None:
     r = subprocess.run([str(binary), "150", "11", "64", "300", "40"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "0/150 calls wrong or failed" in r.stdout
+
+
+def _meta_status(lib: ctypes.CDLL, meta: bytes) -> tuple[int, int]:
+    det = ctypes.c_uint32(0)
+    rc = lib.pqt_meta(meta, len(meta), ctypes.byref(det))
+    return rc, det.value
+
+
+def _fixcrc(m: bytearray) -> bytes:
+    struct.pack_into("<I", m, len(m) - 4, zlib.crc32(bytes(m[:-4])))
+    return bytes(m)
+
+
+def test_parser_on_pyquant_written_meta(lib: ctypes.CDLL, tmp_path: Path) -> None:
+    """model.meta.bin written by pyquant's writer: accepted as is; each corrupted field (CRC
+    re-fixed) rejected with its documented check; any flipped byte rejected (CRC); a
+    non-executable conversion (no --calib) refused with check 11."""
+    d = _convert(tmp_path, "digits_cnn")
+    meta = (d / "model.meta.bin").read_bytes()
+    assert _meta_status(lib, meta) == (0, 0)
+    E_META, E_CRC, E_SIZE = 6, 7, 5
+    r0, r1 = 64, 64 + 128      # records of conv1 and conv2
+
+    def mut(off: int, fmt: str, value) -> bytes:
+        m = bytearray(meta)
+        struct.pack_into(fmt, m, off, value)
+        return _fixcrc(m)
+
+    cases = [
+        (mut(0, "<4s", b"PQMX"), E_META, 2),
+        (mut(4, "<H", 2), E_META, 3),
+        (mut(10, "<H", 0), E_META, 6),
+        (mut(20, "<I", 4), E_META, 9),
+        (mut(30, "<H", 0), E_META, 11),
+        (mut(36, "<I", 11), E_META, 13),
+        (mut(r0 + 33, "<B", 3), E_META, (1 << 16) | 21),
+        (mut(r1 + 44, "<I", 7), E_META, (2 << 16) | 23),
+        (mut(r1 + 62, "<H", 5), E_META, (2 << 16) | 27),     # kh: cols != in_c*kh*kw
+        (mut(r0 + 78, "<H", 9), E_META, (1 << 16) | 27),     # out_h inconsistent
+        (mut(r0 + 82, "<H", 9), E_META, (1 << 16) | 28),     # pool window larger than the map
+        (mut(r1 + 56, "<H", 5), E_META, (2 << 16) | 27),     # in_h changes out_h
+        (mut(struct.unpack_from("<I", meta, r0 + 52)[0] + 6, "<B", 0), E_META, (1 << 16) | 25),
+        (mut(struct.unpack_from("<I", meta, r0 + 52)[0] + 4, "<H", 40000), E_META, (1 << 16) | 25),
+        (mut(24, "<H", 9), E_META, (1 << 16) | 29),          # header input != first layer
+        (mut(26, "<H", 0), E_META, 10),
+    ]
+    for m, rc, det in cases:
+        assert _meta_status(lib, m) == (rc, det)
+    rng = np.random.default_rng(3)
+    for off in rng.choice(len(meta), size=40, replace=False):
+        m = bytearray(meta)
+        m[off] ^= 1 << int(rng.integers(0, 8))
+        rc, _ = _meta_status(lib, bytes(m))
+        assert rc in (E_META, E_CRC), off
+    assert _meta_status(lib, meta[:-1])[0] == E_META
+    big = mut(24, "<H", 4096)
+    big = bytearray(big)
+    struct.pack_into("<H", big, 26, 4096)
+    assert _meta_status(lib, _fixcrc(big)) == (E_SIZE, lib.pqt_limit(2))
+    out = tmp_path / "analysis_only"
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "pyquant"), "convert", str(ROOT / "examples" / "digits_mlp.onnx"),
+                        "-o", str(out), "-q"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert _meta_status(lib, (out / "model.meta.bin").read_bytes()) == (E_META, 11)

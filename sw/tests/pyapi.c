@@ -15,6 +15,7 @@ int pqt_model(const uint8_t *meta, uint32_t meta_len, const uint8_t *weights, ui
               uint32_t *cycles, uint32_t *detail);
 size_t pqt_proto(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
 uint32_t pqt_limit(int which);
+int pqt_meta(const uint8_t *meta, uint32_t len, uint32_t *detail);
 
 static uint32_t wbuf[(8u * PQ_ACCEL_MAX_ROWS + PQ_ACCEL_WMEM_BYTES) / 4u + 1u];
 static uint32_t xbuf[(PQ_ACT_MAX + 3u) / 4u];
@@ -74,6 +75,12 @@ size_t pqt_proto(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
     size_t i;
     for (i = 0; i < n; i++) proto_rx_byte(in[i]);
     return test_uart_take(out, cap);
+}
+
+/* Parse/validate only: returns the PQ_* status and *detail. */
+int pqt_meta(const uint8_t *meta, uint32_t len, uint32_t *detail)
+{
+    return meta_parse(meta, len, &model, detail);
 }
 
 uint32_t pqt_limit(int which)
