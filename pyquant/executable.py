@@ -7,7 +7,8 @@ pipeline quantizes (:mod:`pyquant.calibrate`) and what :func:`pyquant.infer.infe
 Supported ONNX operators (a single chain from the graph input to the graph output):
 
 - ``Gemm`` (``transA = 0``; ``alpha``/``beta``/``transB`` honoured), ``MatMul`` with a constant
-  ``[K, N]`` operand, optionally followed by ``Add`` of a constant bias;
+  ``[K, N]`` operand; a following ``Add`` of a constant per-channel bias (``[M]``/``[1, M]``, or
+  ``[1, C, 1, 1]`` after a Conv) or scalar is folded into the layer's bias;
 - ``Conv`` (2-D, ``group = 1``, ``dilations = 1``, any stride and explicit padding,
   ``auto_pad`` NOTSET/VALID/SAME_UPPER/SAME_LOWER);
 - ``BatchNormalization`` directly after a Conv/Gemm/MatMul: folded into it
@@ -218,7 +219,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
     bad = sorted({n.op_type for n in g.node if n.op_type not in supported})
     if bad:
         raise InputError(f"{where}: not executable: unsupported operator(s) {', '.join(bad)} "
-                         "(supported: Gemm, MatMul[+Add], Conv, BatchNormalization, Relu, MaxPool, "
+                         "(supported: Gemm, MatMul, Conv (each + Add bias), BatchNormalization, Relu, MaxPool, "
                          "AveragePool, Flatten, Reshape)")
     in_name, dims = _input_chw(g, consts)
     if dims is None or len(dims) not in (2, 4) or any(d is None for d in dims[1:]):
@@ -306,8 +307,15 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
             last_was_pool = False
         elif op == "Add":
             c = [consts[i] for i in n.input if i in consts]
-            if last is None or last.op != "MatMul" or last.relu or len(c) != 1 or c[0].size != last.rows:
-                raise InputError(f"{where}: Add {nm!r} is not a bias add after MatMul")
+            ok = False
+            if last is not None and len(c) == 1 and not last.relu and last.pool == "none":
+                shp = tuple(np.shape(c[0]))
+                m = last.rows
+                per_ch = {(m,), (1, m)} if last.kind == "dense" else {(m, 1, 1), (1, m, 1, 1)}
+                ok = shp in per_ch or int(np.size(c[0])) == 1          # per output channel, or a scalar
+            if not ok:
+                raise InputError(f"{where}: Add {nm!r} is not a bias add directly after a Gemm/MatMul/Conv "
+                                 "(a constant of shape [M] or [1, M]; [1, C, 1, 1] after a Conv)")
             last.b = last.b + _f64(c[0], f"{where}: {nm}").reshape(-1)
         elif op == "BatchNormalization":
             if last is None or last.relu or last.pool != "none" or last_was_pool:

@@ -204,3 +204,30 @@ def test_padded_pool_rejected(tmp_path):
     ], {"w": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(3, 2 * 4 * 4))}, ["N", 1, 6, 6], ["N", 3])
     with pytest.raises(InputError, match="samepool.onnx.*no padding"):
         load_executable(p)
+
+
+def test_bias_as_separate_add_after_conv_and_gemm(tmp_path):
+    """Exporters that emit the bias as an Add (Conv + Add[1,C,1,1], Gemm + Add[1,M]) are folded;
+    an Add that would broadcast along the wrong axis (Conv + Add[C]) is rejected."""
+    rng = np.random.default_rng(8)
+    inits = {"w": rng.normal(size=(3, 1, 3, 3)), "cb": rng.normal(size=(1, 3, 1, 1)),
+             "w2": rng.normal(size=(4, 3 * 2 * 2)), "gb": rng.normal(size=(1, 4)), "s": np.array(0.5)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Add", ["c", "cb"], ["cbias"]),
+             helper.make_node("Relu", ["cbias"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "w2"], ["g"], transB=1),
+             helper.make_node("Add", ["gb", "g"], ["gbias"]),
+             helper.make_node("Add", ["gbias", "s"], ["y"])]
+    p = _save(tmp_path, "addbias", nodes, inits, ["N", 1, 6, 6], ["N", 4])
+    x = rng.normal(size=(5, 1, 6, 6))
+    model = load_executable(p)
+    assert len(model.layers) == 2
+    np.testing.assert_allclose(model.layers[1].b, inits["gb"].reshape(-1) + 0.5, rtol=1e-6)
+    assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
+    inits["cb"] = rng.normal(size=3)                         # [C]: ONNX broadcasts it along W
+    p = _save(tmp_path, "addbias_bad", nodes[:1] + [helper.make_node("Add", ["c", "cb"], ["cbias"])] + nodes[2:],
+              inits, ["N", 1, 6, 6], ["N", 4])
+    with pytest.raises(InputError, match="addbias_bad.onnx.*Add"):
+        load_executable(p)
