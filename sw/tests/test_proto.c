@@ -142,6 +142,24 @@ void test_proto(void)
     send_frame_raw(f, n);
     CHECK_EQ(take(&r), 1); CHECK_EQ(r.cmd, CMD_NAK);
 
+    /* a partial frame followed by line idle is dropped: the next frame is answered, no NAK */
+    n = mkframe(f, 1, CMD_HELLO, 79, 0, 0);
+    feed((const uint8_t *)"\x05\x01\x02", 3);
+    proto_rx_idle();
+    send_frame_raw(f, n);
+    CHECK_EQ(take(&r), 1); CHECK_EQ(r.cmd, CMD_HELLO | 0x80); CHECK_EQ(r.seq, 79);
+    /* proto_serve reads the HAL UART until it reports HAL_CLOSED */
+    {
+        static uint8_t enc[64];
+        size_t e;
+        n = mkframe(f, 1, CMD_STATUS, 80, (const uint8_t *)"\xff\xff", 2);
+        e = cobs_encode(f, n, enc, sizeof(enc));
+        enc[e++] = 0;
+        test_uart_feed(enc, e);
+        proto_serve();
+        CHECK_EQ(take(&r), 1); CHECK_EQ(r.cmd, CMD_STATUS | 0x80); CHECK_EQ(r.seq, 80); CHECK_EQ(r.len, 17);
+    }
+
     /* version, unknown command */
     n = mkframe(f, 2, CMD_HELLO, 90, 0, 0); send_frame_raw(f, n);
     CHECK_EQ(take(&r), 1); CHECK_EQ(r.cmd, CMD_HELLO | 0x80); CHECK_EQ(r.p[0], PQ_E_VERSION); CHECK_EQ(detail_of(&r), 1);
