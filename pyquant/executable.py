@@ -114,36 +114,40 @@ def _attr(node, name: str, default=None):
     return default
 
 
-def _constants(graph) -> dict[str, np.ndarray]:
+def _constants(graph, path: Path, opsets: dict[str, int]) -> dict[str, np.ndarray]:
+    """Every constant tensor of the graph (a node whose outputs are all here only computes
+    constants: see :func:`_is_const_node`).
+
+    Initializers and ``Constant`` nodes, plus the outputs of any node whose inputs are all
+    constant (``Identity``/``Cast``/``Transpose``/``Reshape``/arithmetic/... on weights), folded
+    exactly as :mod:`pyquant.onnx_io` folds weights, so the executable import accepts the same
+    weight storage patterns as the analysis.
+    """
     from onnx import numpy_helper
+
+    from pyquant.onnx_io import _Folder, _Scope
 
     consts: dict[str, np.ndarray] = {}
     for t in graph.initializer:
-        consts[t.name] = numpy_helper.to_array(t)
+        try:
+            consts[t.name] = numpy_helper.to_array(t, base_dir=str(path.parent))
+        except Exception as e:  # noqa: BLE001 - bad raw_data, missing external file
+            raise InputError(f"{path}: tensor {t.name!r} cannot be read ({type(e).__name__})") from None
+    folder, scope = _Folder(path, opsets), _Scope(graph, None)
     for n in graph.node:
-        if n.op_type == "Constant":
-            v = _attr(n, "value")
-            if v is not None:
-                consts[n.output[0]] = numpy_helper.to_array(v)
-            else:
-                for k in ("value_float", "value_int"):
-                    x = _attr(n, k)
-                    if x is not None:
-                        consts[n.output[0]] = np.asarray(x)
-    # Identity / Cast of constants are constants too
-    changed = True
-    while changed:
-        changed = False
-        for n in graph.node:
-            if n.op_type in ("Identity", "Cast") and n.input and n.input[0] in consts \
-                    and n.output[0] not in consts:
-                a = consts[n.input[0]]
-                if n.op_type == "Cast":
-                    from onnx import helper
-                    a = a.astype(helper.tensor_dtype_to_np_dtype(_attr(n, "to")))
-                consts[n.output[0]] = a
-                changed = True
+        outs = [o for o in n.output if o]
+        if not outs or any(a.type in (5, 10) for a in n.attribute):
+            continue
+        vals = [folder.resolve(o, scope) for o in outs]
+        if all(v is not None for v in vals):
+            consts.update({o: np.asarray(v[0]) for o, v in zip(outs, vals)})
     return consts
+
+
+def _is_const_node(n, consts: dict) -> bool:
+    """True when ``n`` only computes constants (all its outputs were folded)."""
+    outs = [o for o in n.output if o]
+    return bool(outs) and all(o in consts for o in outs)
 
 
 def _f64(a: np.ndarray, where: str) -> np.ndarray:
@@ -212,11 +216,12 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
     g = model.graph
     where = str(p)
-    consts = _constants(g)
+    consts = _constants(g, p, {o.domain if o.domain != "ai.onnx" else "": int(o.version)
+                                            for o in model.opset_import})
     meta = {e.key: e.value for e in model.metadata_props}
     supported = {"Gemm", "MatMul", "Add", "Conv", "BatchNormalization", "Relu", "MaxPool",
                  "AveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Cast"}
-    bad = sorted({n.op_type for n in g.node if n.op_type not in supported})
+    bad = sorted({n.op_type for n in g.node if n.op_type not in supported and not _is_const_node(n, consts)})
     if bad:
         raise InputError(f"{where}: not executable: unsupported operator(s) {', '.join(bad)} "
                          "(supported: Gemm, MatMul, Conv (each + Add bias), BatchNormalization, Relu, MaxPool, "
@@ -228,7 +233,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
 
     consumers: dict[str, list] = {}
     for n in g.node:
-        if n.op_type == "Constant":
+        if _is_const_node(n, consts):
             continue
         for i in n.input:
             if i and i not in consts:
@@ -372,8 +377,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         raise InputError(f"{where}: no Gemm/MatMul/Conv layer found")
     if pending_flatten is not None or not flat:
         raise InputError(f"{where}: the model must end with a dense layer (output {shape_chw})")
-    extra = [n.op_type for n in g.node if id(n) not in used and n.op_type not in ("Constant",)
-             and not (n.op_type in ("Identity", "Cast") and n.output[0] in consts)]
+    extra = [n.op_type for n in g.node if id(n) not in used and not _is_const_node(n, consts)]
     if extra:
         raise InputError(f"{where}: nodes off the main chain ({', '.join(sorted(set(extra)))}); "
                          "only a single sequential chain is executable")

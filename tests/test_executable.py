@@ -231,3 +231,37 @@ def test_bias_as_separate_add_after_conv_and_gemm(tmp_path):
               inits, ["N", 1, 6, 6], ["N", 4])
     with pytest.raises(InputError, match="addbias_bad.onnx.*Add"):
         load_executable(p)
+
+
+def test_weights_behind_constant_subgraphs_execute(tmp_path):
+    """Weights reached through Transpose / Reshape / fp16 Cast / arithmetic on constants (as
+    exporters leave them) execute like plain initializers, and equal what analysis extracts."""
+    from pyquant.onnx_io import iter_weights
+
+    rng = np.random.default_rng(9)
+    w1 = rng.normal(size=(5, 6)).astype(np.float32)                 # stored [out, in]: needs Transpose
+    flat2 = rng.normal(size=15).astype(np.float16)                  # stored flat fp16
+    g = helper.make_graph([
+        helper.make_node("Transpose", ["w1"], ["w1t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "w1t"], ["h"], name="mm"),
+        helper.make_node("Mul", ["b1", "half"], ["b1h"]),
+        helper.make_node("Add", ["h", "b1h"], ["hb"]),
+        helper.make_node("Relu", ["hb"], ["r"]),
+        helper.make_node("Cast", ["flat2"], ["f32"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["f32", "shape"], ["w2"]),
+        helper.make_node("Gemm", ["r", "w2"], ["y"], name="fc", transB=1),
+    ], "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(rng.normal(size=5).astype(np.float32), "b1"),
+         numpy_helper.from_array(np.float32(0.5), "half"), numpy_helper.from_array(flat2, "flat2"),
+         numpy_helper.from_array(np.array([3, 5], np.int64), "shape")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / "chain.onnx"
+    onnx.save(m, str(p))
+    model = load_executable(p)
+    assert [ly.name for ly in model.layers] == ["mm", "fc"] and model.layers[0].relu
+    x = rng.normal(size=(7, 6))
+    assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
+    for ly, it in zip(model.layers, iter_weights(p)):
+        assert ly.name == it.name and np.array_equal(ly.w, np.asarray(it.w, np.float64))
