@@ -46,6 +46,9 @@ def load_calib(model: ExecModel, calib: str | os.PathLike | None, holdout: str |
         hx, hy = load_data_file(hpath, model, labels=True)
         hfile = str(hpath)
     else:
+        if len(x) < 2:
+            raise InputError(f"{cpath}: {len(x)} calibration sample(s): need at least 2 to hold half out "
+                             "(or give --holdout FILE.npz)")
         x, hx = split_calibration(x)
         hy, hfile = None, f"{cpath} (odd samples)"
     return Data(calib=x, heldout=Split(hx, hy).bind(model), calib_file=str(cpath), heldout_file=hfile)

@@ -136,3 +136,12 @@ def test_tiny_row_with_large_bias_gets_a_coarser_scale(tmp_path):
     f = infer_float(model, x)
     q = infer_quantized(({"input": {"scale": pb.scales.input}}, layers), x)
     assert 10 * np.log10((f**2).sum() / ((f - q) ** 2).sum()) > 25
+
+
+def test_single_calibration_sample_without_holdout_names_the_file(tmp_path, capsys):
+    np.save(tmp_path / "one.npy", np.load(EX / "digits_calib.npy")[:1])
+    np.savez(tmp_path / "m.npz", **{"a.weight": np.ones((3, 64)), "b.weight": np.ones((2, 3))})
+    rc = main(["convert", str(tmp_path / "m.npz"), "--calib", str(tmp_path / "one.npy"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "one.npy" in err and "--holdout" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
