@@ -6,6 +6,7 @@ Expected values always come from pyquant (``layer_int``, ``pack``); this module 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 from pathlib import Path
@@ -61,6 +62,8 @@ class TB:
                                    reset_active_level=False)
         self.res = AxiStreamSink(AxiStreamBus.from_prefix(dut, "res"), dut.ap_clk, dut.ap_rst_n,
                                  reset_active_level=False)
+        for bus in (self.axil.write_if, self.axil.read_if, self.wgt, self.act, self.res):
+            bus.log.setLevel(logging.WARNING)
         self.cycles: list[dict] = []
         self._prev: tuple | None = None
 
