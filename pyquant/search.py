@@ -28,7 +28,10 @@ happen when they save bytes on the way to INT2.
    the layer at the new width + a small epsilon); they are tried in that order and the first
    one whose whole plan still meets the budget on the calibration split is applied. When
    lowering layer ``i`` to ``b`` fails, widths ``≤ b`` are no longer tried for it. Repeat
-   until no move is left.
+   until no move is left; then, if moves were accepted since the failures were recorded, forget
+   them and try again once more from the current plan (layers interact: a width that failed
+   next to a wide neighbour can pass next to a narrower one). Stop after a pass that accepts
+   nothing.
 3. Held-out check: the plan is measured on the held-out split (true labels when present:
    accuracy drop = float accuracy − integer accuracy; otherwise disagreement). If it misses
    the budget there, the accepted moves are undone, last first, until it is met (the all-widest
@@ -215,6 +218,7 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
     steps = [{"bits": list(cur), "cost": cost(cur), "avg_bits": avg_bits(builder, cur), **m_cur}]
     floor = [0] * n                     # per layer: the highest width that failed (lower ones are skipped)
     accepted: list[tuple[int, int]] = []
+    pass_start = 0
     while True:
         moves = []
         for i in range(n):
@@ -227,6 +231,9 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
                 key = (-(cost(cur) - cost(trial)) / d, -(cost2(cur) - cost2(trial)) / d, i, -nb)
                 moves.append((key, i, nb, trial))
         if not moves:
+            if len(accepted) > pass_start and any(floor):   # second chance (see module doc)
+                floor, pass_start = [0] * n, len(accepted)
+                continue
             break
         moves.sort(key=lambda t: t[0])
         applied = False
@@ -242,6 +249,9 @@ def search(builder, target: Target, calib: Split, heldout: Split, objective: str
                 break
             floor[i] = max(floor[i], nb)
         if not applied:
+            if len(accepted) > pass_start:      # the plan changed since the floors were set: retry them
+                floor, pass_start = [0] * n, len(accepted)
+                continue
             break
     m_hold = measure(builder, cur, heldout, labels=True)
     backed = 0

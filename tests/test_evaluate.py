@@ -196,3 +196,32 @@ def test_npz_model_with_data_digits_equals_the_onnx_original(tmp_path):
     assert got["float_accuracy"] == ref["float_accuracy"]
     assert [list(p["bits"].values()) for p in got["plans"]] == [list(p["bits"].values()) for p in ref["plans"]]
     assert [p["integer_accuracy"] for p in got["plans"]] == [p["integer_accuracy"] for p in ref["plans"]]
+
+
+def test_search_retries_failed_moves_after_the_plan_changed(monkeypatch):
+    """Layers interact: a width that failed next to a wide neighbour is tried again once the
+    neighbour has been lowered (the digits CNN reaches all-INT6 this way)."""
+    import types
+
+    import pyquant.search as S
+
+    layers = [types.SimpleNamespace(rows=16, cols=16, kind="dense"), types.SimpleNamespace(rows=4, cols=8, kind="dense")]
+    builder = types.SimpleNamespace(crit=types.SimpleNamespace(bits=(6, 8)), model=types.SimpleNamespace(
+        layers=layers), names=["a", "b"])
+    # a (256 weights) saves the most and is tried first: alone at INT6 it fails; b passes exactly
+    # at the budget (sensitivity 1, so it ranks after a); with b lowered, a passes too.
+    drops = {(8, 8): 0.0, (6, 8): 0.05, (8, 6): 0.01, (6, 6): 0.01}
+    tried = []
+
+    def fake_measure(b, bits, split, labels):
+        tried.append(tuple(bits))
+        d = drops[tuple(bits)]
+        return {"drop": d, "disagreement": d, "output_snr_db": 50.0}
+
+    monkeypatch.setattr(S, "measure", fake_measure)
+    r = S.search(builder, Target(accuracy_drop=0.01), "cal", "hold")
+    assert tried[3:5] == [(6, 8), (8, 6)]              # after 2 sensitivities + the start: a first, fails
+    assert [st["bits"] for st in r.steps] == [[8, 8], [8, 6], [6, 6]] and r.bits == [6, 6] and r.met
+    drops[(6, 6)] = 0.05                               # no interaction: stays where the first pass ended
+    r = S.search(builder, Target(accuracy_drop=0.01), "cal", "hold")
+    assert r.bits == [8, 6]
