@@ -132,7 +132,7 @@ def plot_png(path: Path | None, rows: list[dict], crit: Criteria) -> bytes:
     import matplotlib.pyplot as plt
 
     n = len(rows)
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6.0, 0.35 * n + 3), 7), sharex=True,
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6.0, 0.35 * n + 3) + 1.5, 7), sharex=True,
                                  gridspec_kw={"height_ratios": [3, 1]})
     finite = [c["snr_db"] for r in rows for c in r["candidates"] if c["snr_db"] is not None]
     top = (max(finite) if finite else crit.snr_min) + 10
@@ -159,14 +159,17 @@ def plot_png(path: Path | None, rows: list[dict], crit: Criteria) -> bytes:
     a1.set_title(f"weight SNR per layer ({crit.granularity}, {crit.scale}; gate {crit.snr_min:g} dB, "
                  f"in_range >= {crit.in_range_min:g})", fontsize=9)
     a1.set_ylabel("weight SNR (dB)  (^ = exact)")
-    a1.legend(fontsize=7, ncol=3, loc="lower left", framealpha=0.8)
+    a1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     a1.grid(alpha=0.3)
     colors = ["tab:red" if r["status"] == "fallback" else "tab:blue" for r in rows]
     a2.bar(xs, [r["bits"] for r in rows], color=colors)
+    from matplotlib.patches import Patch
+    a2.legend(handles=[Patch(color="tab:blue", label="ok"), Patch(color="tab:red", label="fallback (INT8)")],
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     a2.set_yticks([2, 4, 6, 8])
     a2.set_ylabel("chosen bits")
     a2.set_xticks(xs)
-    a2.set_xticklabels([r["name"][-24:] for r in rows], rotation=90, fontsize=6)
+    a2.set_xticklabels([f"{i} {r['name'][-24:]}" for i, r in enumerate(rows)], rotation=90, fontsize=6)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
