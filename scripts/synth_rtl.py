@@ -50,17 +50,24 @@ def count_cells(cells: dict[str, int]) -> dict[str, float]:
     }
 
 
-def synthesize(lanes: int | None, out: Path, top: str = "pq_accel") -> dict:
-    """Run Yosys on every rtl/*.v with ``top`` as top; return the summary (also written)."""
+def synthesize(lanes: int | None, out: Path, top: str = "pq_accel",
+               params: dict[str, int] | None = None) -> dict:
+    """Run Yosys on every rtl/*.v with ``top`` as top; return the summary (also written).
+
+    ``lanes`` and ``params`` override the top's parameters (default: the RTL defaults).
+    """
     out.mkdir(parents=True, exist_ok=True)
     srcs = sorted(RTL.glob("*.v"))
     if not srcs:
         raise FileNotFoundError(f"{RTL}: no Verilog sources")
-    chparam = f"chparam -set LANES {lanes} {top}\n" if lanes is not None else ""
+    over = dict(params or {})
+    if lanes is not None:
+        over["LANES"] = lanes
+    chparam = "".join(f"chparam -set {k} {v} {top}\n" for k, v in over.items())
     stat_json = out / "stat.json"
     script = (
         "read_verilog -sv " + " ".join(str(s) for s in srcs) + "\n"
-        + f"hierarchy -top {top}\n" + chparam
+        + chparam + f"hierarchy -top {top}\n"
         + f"synth_xilinx -family {FAMILY} -top {top}\n"
         + f"tee -q -o {stat_json} stat -json\n"
         + "stat\n"
@@ -78,6 +85,8 @@ def synthesize(lanes: int | None, out: Path, top: str = "pq_accel") -> dict:
     design = data.get("design", {})
     cells = design.get("num_cells_by_type") or next(iter(mods.values()), {}).get("num_cells_by_type", {})
     summary = {"family": FAMILY, "lanes": lanes if lanes is not None else default_lanes(top)}
+    if params:
+        summary["params"] = dict(params)
     summary.update(count_cells(cells))
     summary["cells"] = {k: v for k, v in sorted(cells.items())}
     summary["seconds"] = round(time.time() - t0, 1)
