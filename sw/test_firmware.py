@@ -151,6 +151,15 @@ def test_cref_worst_cases_match_layer_int(lib: ctypes.CDLL, bits: int) -> None:
             want = layer_int(x, codes, bias, mult, shift, relu)
             got = _call(lib, codes, bias, mult, shift, x, bits, relu)
             np.testing.assert_array_equal(got, want)
+    # rounding ties: small accumulators with mult 1..3 and shift 1..2 hit exact halves
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(-q, q + 1, size=(24, 7))
+    x = rng.integers(-3, 4, size=(50, 7))
+    bias = np.arange(24) - 12
+    mult, shift = 1 + np.arange(24) % 3, 1 + np.arange(24) % 2
+    want = layer_int(x, codes, bias, mult, shift, False)
+    assert np.any((x @ codes.T + bias) * mult % (1 << shift) == (1 << shift) // 2)   # ties exist
+    np.testing.assert_array_equal(_call(lib, codes, bias, mult, shift, x, bits, False), want)
 
 
 # ---------------------------------------------------------------- digits examples end to end

@@ -54,7 +54,7 @@ size_t tb_build(const tb_layer_t *ls, uint32_t n, uint32_t in_h, uint32_t in_w, 
         const tb_layer_t *L = &ls[i];
         uint8_t *r = meta + 64 + 128 * i;
         uint32_t rb = tb_row_bytes(L->cols, L->bits), qmax = (1u << (L->bits - 1)) - 1u;
-        uint32_t oh = 1, ow = 1, ph, pw;
+        uint32_t oh = 1, ow = 1, ph, pw, layer_shift, layer_bias;
         if (L->op == 2) {
             oh = (L->in_h + L->pt + L->pb - L->kh) / L->sh + 1;
             ow = (L->in_w + L->pl + L->pr - L->kw) / L->sw + 1;
@@ -77,9 +77,19 @@ size_t tb_build(const tb_layer_t *ls, uint32_t n, uint32_t in_h, uint32_t in_w, 
         put16(r + 78, oh); put16(r + 80, ow);
         put16(r + 82, L->pool ? L->pool_k : 0); put16(r + 84, L->pool ? L->pool_s : 0);
         if ((size_t)wofs + (size_t)L->rows * rb > wcap || L->cols > sizeof(codes)) return 0;
+        /* scale so that outputs spread over the int8 range instead of saturating:
+         * std(acc) ~ sqrt(K)*qmax*43; t = acc*mult/2^shift with mult ~ 2^14.5 */
+        {
+            uint32_t spread = 1, sh = 0;
+            while (spread * spread < L->cols) spread++;
+            spread *= qmax * 43u;
+            while ((1u << sh) < spread) sh++;
+            layer_shift = 14u + sh - 5u;   /* std(t) ~ 2^5 */
+            layer_bias = spread / 2u + 1u;
+        }
         for (j = 0; j < L->rows; j++) {
-            int32_t bias = (int32_t)(tb_rand() % 20001u) - 10000;
-            uint32_t mult = 16384u + tb_rand() % 16384u, shift = 14u + tb_rand() % 8u;
+            int32_t bias = (int32_t)(tb_rand() % (2u * layer_bias + 1u)) - (int32_t)layer_bias;
+            uint32_t mult = 16384u + tb_rand() % 16384u, shift = layer_shift + tb_rand() % 2u;
             for (k = 0; k < L->cols; k++) codes[k] = (int8_t)((int32_t)(tb_rand() % (2 * qmax + 1)) - (int32_t)qmax);
             tb_pack_row(codes, L->cols, L->bits, wts + wofs + j * rb);
             put32(meta + p, (uint32_t)bias); put16(meta + p + 4, mult); meta[p + 6] = (uint8_t)shift;

@@ -189,6 +189,7 @@ void test_proto(void)
     CHECK_EQ(load_chunk(CMD_LOAD_META, (uint32_t)mlen, 0, meta, 100, &r), PQ_OK);
     CHECK_EQ(util_get_u32(r.p + 1), 100);
     CHECK_EQ(load_chunk(CMD_LOAD_META, (uint32_t)mlen, 150, meta + 150, 10, &r), PQ_E_OFFSET); /* gap */
+    CHECK_EQ(load_chunk(CMD_LOAD_META, (uint32_t)mlen, 101, meta + 101, 10, &r), PQ_E_OFFSET); /* 1-byte gap */
     CHECK_EQ(detail_of(&r), 100);
     CHECK_EQ(load_chunk(CMD_LOAD_META, (uint32_t)mlen + 1u, 100, meta + 100, 10, &r), PQ_E_SIZE); /* other total */
     CHECK_EQ(load_chunk(CMD_LOAD_META, (uint32_t)mlen, 50, meta + 50, 30, &r), PQ_OK);  /* already held */

@@ -41,18 +41,20 @@ static void one_call(uint32_t bits, uint32_t M, uint32_t K, uint32_t N, int relu
     int rc, bad = 0;
     for (m = 0; m < M; m++) {
         for (k = 0; k < K; k++)
-            codes[m * K + k] = (int8_t)(worst ? ((m & 1) ? -(int32_t)qmax : (int32_t)qmax)
+            codes[m * K + k] = (int8_t)(worst == 1 ? ((m & 1) ? -(int32_t)qmax : (int32_t)qmax)
                                               : (int32_t)(tb_rand() % (2 * qmax + 1)) - (int32_t)qmax);
         bias[m] = worst ? ((m & 2) ? -1000000 : 1000000) : (int32_t)(tb_rand() % 200001) - 100000;
         mult[m] = worst ? ((m & 4) ? 32767u : 0u) : tb_rand() % 32768u;
         shift[m] = worst ? ((m & 8) ? 1u : 47u) : 1u + tb_rand() % 47u;
         if (worst && (m % 5) == 0) { mult[m] = 16384u + m; shift[m] = 30u; }
+        if (worst == 2) { mult[m] = 1u + (m % 3u); shift[m] = 1u + (m % 2u); bias[m] = (int32_t)m - 8; }
         util_put_u32(wb + 8 * m, (uint32_t)bias[m]); util_put_u16(wb + 8 * m + 4, (uint16_t)mult[m]);
         wb[8 * m + 6] = (uint8_t)shift[m]; wb[8 * m + 7] = 0;
         tb_pack_row(codes + m * K, K, bits, wb + 8 * M + m * rb);
         for (k = 0; k < K; k++) CHECK_EQ(unpack_code(wb + 8 * M + m * rb, k, bits), codes[m * K + k]);
     }
-    for (n = 0; n < N * K; n++) X[n] = worst ? (int8_t)((n & 1) ? -128 : 127) : (int8_t)tb_rand();
+    for (n = 0; n < N * K; n++)
+        X[n] = worst == 2 ? (int8_t)((int32_t)(tb_rand() % 7u) - 3) : worst ? (int8_t)((n & 1) ? -128 : 127) : (int8_t)tb_rand();
     rc = pqt_layer(bits, M, K, N, relu ? PQ_FLAG_RELU : 0u, wb, 8 * M + M * rb, X, Y, &cyc);
     CHECK_EQ(rc, ACCEL_OK);
     CHECK(cyc > 0);
@@ -91,6 +93,7 @@ void test_accel(void)
         one_call(bits[i], 256, bits[i] == 8 ? 128 : bits[i] == 6 ? 168 : bits[i] == 4 ? 256 : 512, 3, 1, 0); /* full WMEM */
         one_call(bits[i], 16, 1024, 2, 0, 1);    /* worst case: max depth, same-sign operands */
         one_call(bits[i], 16, 1024, 2, 1, 1);
+        one_call(bits[i], 24, 5, 40, 0, 2);     /* rounding ties: small acc, mult 1..3, shift 1..2 */
     }
     /* arguments outside the capacity are refused by the driver */
     CHECK_EQ(pqt_layer(8, 257, 4, 1, 0, wb, 8 * 257 + 257 * 4, X, Y, 0), ACCEL_E_ARGS);
