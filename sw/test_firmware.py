@@ -493,3 +493,44 @@ def test_parser_on_pyquant_written_meta(lib: ctypes.CDLL, tmp_path: Path) -> Non
                         "-o", str(out), "-q"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert _meta_status(lib, (out / "model.meta.bin").read_bytes()) == (E_META, 11)
+
+
+def test_vboard_reconnect_resume_and_sigterm(built: Path, tmp_path: Path) -> None:
+    """Without --exit-on-close the board survives the host closing the pty mid-upload: after
+    reopening, STATUS reports the bytes held, the upload resumes from there, the model runs;
+    SIGTERM then stops the firmware with status 0."""
+    import signal
+    p = subprocess.Popen([str(built / "host-cref" / "pqfw-host"), "--quiet"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        path = p.stdout.readline().split()[1]
+        d = _convert(tmp_path, "digits_mlp")
+        meta, _, blobs, x, want = _model_inputs(d, 8)
+        c = Pty(path)
+        assert c.request(0x08)[0] == 0
+        assert c.request(0x02, struct.pack("<II", len(meta), 0) + meta)[0] == 0
+        half = len(blobs[0]) // 2
+        assert c.request(0x03, struct.pack("<HI", 0, 0) + blobs[0][:half])[0] == 0
+        c.s.write(pqlink.cobs_encode(pqlink.frame(0x03, 77, struct.pack("<HI", 0, half) + blobs[0][half:]))[:100])
+        c.s.close()                                   # disconnect in the middle of a frame
+        time.sleep(0.7)                               # > the 500 ms idle drop
+        c = Pty(path)
+        st, body = c.request(0x07, struct.pack("<H", 0))
+        assert st == 0
+        state, _, _, meta_bytes, layer_bytes, complete = struct.unpack("<BBIIIH", body)
+        assert (state, meta_bytes, layer_bytes, complete) == (1, len(meta), half, 0)
+        assert c.request(0x03, struct.pack("<HI", 0, half) + blobs[0][half:])[0] == 0
+        for i, b in enumerate(blobs[1:], 1):
+            assert c.request(0x03, struct.pack("<HI", i, 0) + b)[0] == 0
+        assert c.request(0x04, struct.pack("<HI", x.shape[0], 0) + x.tobytes())[0] == 0
+        assert c.request(0x05)[0] == 0
+        st, out = c.request(0x06, struct.pack("<IH", 0, want.size))
+        assert st == 0
+        np.testing.assert_array_equal(np.frombuffer(out, dtype=np.int8).reshape(want.shape), want)
+        c.s.close()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
