@@ -128,10 +128,57 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
             await tb.start_layer(L)
             await ClockCycles(dut.ap_clk, cut)
             await tb.reset()
-            tb.wgt.clear(); tb.act.clear(); tb.res.clear()
+            for bus in (tb.wgt, tb.act, tb.res):
+                bus.clear()
             await ClockCycles(dut.ap_clk, 3)
             await tb.run_layer(random_layer(rng, prec, 5, 11, 3), name="after_reset")
         tb.save_cycles("reset")
+
+    @cocotb.test(timeout_time=500, timeout_unit="ms")
+    async def digits_models(dut):
+        """Whole digits MLP and CNN: every layer call through the RTL (im2col and pooling by
+        pyquant.infer), final outputs equal to the `pyquant golden` vectors of real test images."""
+        import json
+        from pathlib import Path
+
+        from pyquant.infer import im2col_hwc, load_int_model, pool_int
+        from tb_accel import wgt_bytes
+
+        models = json.loads(os.environ.get("PQ_MODELS", "[]"))
+        assert models, "PQ_MODELS lists no model"
+        tb = TB(dut)
+        await tb.reset()
+        tb.set_backpressure(True, seed=SEED + 3)
+        for mdl in models:
+            vec = Path(mdl["golden"])
+            man = json.loads((vec / "manifest.json").read_text())
+            _, layers = load_int_model(mdl["dir"])
+            a = np.load(vec / man["input"]["npy"]).astype(np.int8)
+            n = a.shape[0]
+            for ly, call in zip(layers, man["calls"]):
+                if ly.kind == "conv":
+                    g = ly.geom
+                    xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g)
+                    xm = xm.reshape(-1, xm.shape[-1])
+                else:
+                    xm = a.reshape(n, -1)
+                L = dict(x=xm, w=ly.codes, bias=ly.bias_int, mult=ly.mult, shift=ly.shift,
+                         prec=int(ly.bits), relu=bool(ly.relu))
+                # the stream this bench sends is byte for byte the golden wgt stream
+                assert wgt_bytes(ly.codes, ly.bias_int, ly.mult, ly.shift, int(ly.bits)) == \
+                    (vec / call["wgt"]["bin"]).read_bytes(), f"{ly.name}: wgt stream differs from golden"
+                y = await tb.run_layer(L, name=f"{mdl['name']}:{ly.name}")
+                assert np.array_equal(y, np.load(vec / call["y"]["npy"])), f"{ly.name}: y != golden"
+                if ly.kind == "conv":
+                    g = ly.geom
+                    a = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k,
+                                 ly.pool_stride).reshape(n, -1)
+                else:
+                    a = y.reshape(n, -1)
+            gold = np.load(vec / man["output"]["npy"])
+            assert np.array_equal(a, gold), f"{mdl['name']}: final output != golden"
+            assert len(np.unique(gold)) > 3, "degenerate golden output"
+        tb.save_cycles("digits")
 
 
 # ----------------------------------------------------------------------------- pytest driver
@@ -148,15 +195,46 @@ CASES = [
     (3, ["random_layers", "worst_case"], ("verilator",)),
 ]
 
+# digits example variants: (name, model, convert options); widths forced so every one is used
+DIGITS = [
+    ("mlp_int8", "mlp", ["--bits", "8"]),
+    ("mlp_int4", "mlp", ["--bits", "4", "--snr-min", "0", "--in-range-min", "0"]),
+    ("cnn_int6", "cnn", ["--bits", "6", "--snr-min", "0", "--in-range-min", "0"]),
+    ("cnn_int2", "cnn", ["--bits", "2", "--snr-min", "0", "--in-range-min", "0"]),
+]
+N_IMAGES = 6
+
+
+def _digits_models(root: Path) -> str:
+    """Convert the digits examples and write `pyquant golden` vectors; return PQ_MODELS JSON."""
+    import json
+
+    from pyquant.cli import main as pyquant_main
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    x = np.load(ex / "digits_test.npz")["X"][:N_IMAGES]
+    xp = root / "x.npy"
+    np.save(xp, x)
+    out = []
+    for name, model, opts in DIGITS:
+        d, v = root / name, root / f"{name}_vec"
+        assert pyquant_main(["convert", str(ex / f"digits_{model}.onnx"), "--calib",
+                             str(ex / "digits_calib.npy"), "-o", str(d), "-q"] + opts) == 0
+        assert pyquant_main(["golden", str(d), "--input", str(xp), "-o", str(v), "-q"]) == 0
+        out.append({"name": name, "dir": str(d), "golden": str(v)})
+    return json.dumps(out)
+
 
 @pytest.mark.parametrize("lanes,cases,sims", CASES, ids=[f"L{c[0]}-{'all' if c[1] is None else '+'.join(c[1])}" for c in CASES])
-def test_pq_accel(lanes: int, cases: list[str] | None, sims: tuple[str, ...]) -> None:
+def test_pq_accel(lanes: int, cases: list[str] | None, sims: tuple[str, ...], tmp_path: Path) -> None:
     """Build pq_accel with LANES=lanes and run the cocotb benches on each requested simulator."""
     from simrun import run_bench
     todo = [s for s in _sims() if s in sims]
     if not todo:
         pytest.skip("no requested simulator installed for this case")
+    env = {"PQ_LANES": str(lanes)}
+    if cases is None or "digits_models" in cases:
+        env["PQ_MODELS"] = _digits_models(tmp_path)
     for sim in todo:
         run_bench(sim, "pq_accel", "test_pq_accel", Path(__file__).parent,
                   {"LANES": lanes, "MAX_ROWS": 64, "MAX_COLS": 512, "WMEM_BYTES": 4096},
-                  testcase=cases, extra_env={"PQ_LANES": str(lanes)}, tag=f"L{lanes}")
+                  testcase=cases, extra_env=env, tag=f"L{lanes}")
