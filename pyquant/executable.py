@@ -16,7 +16,9 @@ Supported ONNX operators (a single chain from the graph input to the graph outpu
 - ``Relu`` (fused into the preceding layer; also allowed after a MaxPool, which commutes with it);
 - ``MaxPool`` / ``AveragePool`` with a square kernel, no padding, ``ceil_mode = 0``
   (``count_include_pad`` is irrelevant without padding), after a conv layer;
-- ``Flatten`` / ``Reshape`` to ``[N, -1]`` between the conv part and the dense part;
+- ``Flatten`` / ``Reshape`` to ``[N, -1]`` between the conv part and the dense part (the target may
+  be computed from the activation's ``Shape`` for a dynamic batch, as PyTorch exports
+  ``x.view(x.size(0), -1)``: it is evaluated for two batch sizes and must flatten);
 - ``Identity``, ``Dropout`` (inference: no-ops).
 
 Anything else raises :class:`~pyquant.errors.InputError` listing every unsupported operator.
@@ -150,6 +152,59 @@ def _is_const_node(n, consts: dict) -> bool:
     return bool(outs) and all(o in consts for o in outs)
 
 
+_SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Identity", "Mul", "Div",
+              "Add", "Sub", "ReduceProd", "Constant"}
+
+
+def _shape_subgraphs(graph, consts: dict) -> dict[str, list]:
+    """Dynamic-batch reshape targets: ``{reshape shape-input name: [nodes in graph order]}`` for
+    every non-constant Reshape shape computed only from ``Shape`` of activations and constants
+    (e.g. PyTorch's ``x.view(x.size(0), -1)``: Shape -> Gather -> Unsqueeze -> Concat)."""
+    producer = {o: (i, n) for i, n in enumerate(graph.node) for o in n.output if o}
+    out: dict[str, list] = {}
+    for n in graph.node:
+        if n.op_type != "Reshape" or len(n.input) < 2 or not n.input[1] or n.input[1] in consts:
+            continue
+        found: dict[int, object] = {}
+        stack, ok = [n.input[1]], True
+        while stack and ok:
+            name = stack.pop()
+            if name in consts:
+                continue
+            pi = producer.get(name)
+            if pi is None or pi[1].op_type not in _SHAPE_OPS:
+                ok = False
+                break
+            i, node = pi
+            if i in found:
+                continue
+            found[i] = node
+            if node.op_type != "Shape":
+                stack.extend(x for x in node.input if x)
+        if ok and any(node.op_type == "Shape" for node in found.values()):
+            out[n.input[1]] = [found[i] for i in sorted(found)]
+    return out
+
+
+def _eval_shape(nodes: list, consts: dict, act: str, nchw: tuple, opsets: dict) -> np.ndarray:
+    """Evaluate a shape subgraph with every ``Shape(act)`` replaced by the concrete ``nchw``."""
+    from onnx.reference import ReferenceEvaluator
+
+    env: dict = {}
+    for node in nodes:
+        if node.op_type == "Shape":
+            if node.input[0] != act:
+                raise ValueError("Shape of another tensor")
+            full = np.array(nchw, dtype=np.int64)
+            env[node.output[0]] = full[_attr(node, "start", 0):_attr(node, "end", len(full))]
+            continue
+        feeds = {x: env[x] if x in env else consts[x] for x in node.input if x}
+        kw = {"opsets": {"": opsets[""]}} if "" in opsets else {}
+        res = ReferenceEvaluator(node, **kw).run(None, feeds)
+        env.update({o: np.asarray(r) for o, r in zip(node.output, res) if o})
+    return env[nodes[-1].output[0]] if nodes else np.zeros(0)
+
+
 def _f64(a: np.ndarray, where: str) -> np.ndarray:
     a = np.asarray(a)
     if not np.issubdtype(a.dtype, np.floating):
@@ -216,12 +271,18 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
     g = model.graph
     where = str(p)
-    consts = _constants(g, p, {o.domain if o.domain != "ai.onnx" else "": int(o.version)
-                                            for o in model.opset_import})
+    opsets = {o.domain if o.domain != "ai.onnx" else "": int(o.version) for o in model.opset_import}
+    consts = _constants(g, p, opsets)
+    shape_graphs = _shape_subgraphs(g, consts)
+    shape_outs = {o for nodes in shape_graphs.values() for x in nodes for o in x.output}
+
+    def aux(n) -> bool:             # computes constants or a dynamic reshape target only
+        return _is_const_node(n, consts) or bool(n.output) and all(o in shape_outs for o in n.output if o)
+
     meta = {e.key: e.value for e in model.metadata_props}
     supported = {"Gemm", "MatMul", "Add", "Conv", "BatchNormalization", "Relu", "MaxPool",
                  "AveragePool", "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Cast"}
-    bad = sorted({n.op_type for n in g.node if n.op_type not in supported and not _is_const_node(n, consts)})
+    bad = sorted({n.op_type for n in g.node if n.op_type not in supported and not aux(n)})
     if bad:
         raise InputError(f"{where}: not executable: unsupported operator(s) {', '.join(bad)} "
                          "(supported: Gemm, MatMul, Conv (each + Add bias), BatchNormalization, Relu, MaxPool, "
@@ -233,7 +294,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
 
     consumers: dict[str, list] = {}
     for n in g.node:
-        if _is_const_node(n, consts):
+        if aux(n):
             continue
         for i in n.input:
             if i and i not in consts:
@@ -258,7 +319,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         used.add(id(n))
         op = n.op_type
         nm = n.name or f"{n.op_type}_{node_index[id(n)] + 1}"   # as pyquant.onnx_io names layers
-        cin = [i for i in n.input if i and i not in consts]
+        cin = [i for i in n.input if i and i not in consts and i not in shape_graphs]
         if cin != [cur]:
             raise InputError(f"{where}: node {nm!r} ({op}) has several non-constant inputs; not sequential")
         last = layers[-1] if layers else None
@@ -360,6 +421,15 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
             if op == "Reshape":
                 tgt = consts.get(n.input[1]) if len(n.input) > 1 else None
                 k = shape_chw[0] * shape_chw[1] * shape_chw[2]
+                if tgt is None and n.input[1] in shape_graphs:      # dynamic batch: check N = 3 and 7
+                    try:
+                        ok = all(np.empty((b,) + tuple(shape_chw)).reshape(
+                            [int(v) for v in _eval_shape(shape_graphs[n.input[1]], consts, cur,
+                                                         (b,) + tuple(shape_chw), opsets)]).shape == (b, k)
+                                 for b in (3, 7))
+                    except Exception:  # noqa: BLE001 - any failure: not a flatten
+                        ok = False
+                    tgt = np.array([-1, k]) if ok else np.zeros(0)
                 if tgt is None or tgt.size != 2 or int(tgt.reshape(-1)[1]) not in (-1, k):
                     raise InputError(f"{where}: Reshape {nm!r} must reshape to [N, -1]")
             elif int(_attr(n, "axis", 1)) != 1:
@@ -377,7 +447,7 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         raise InputError(f"{where}: no Gemm/MatMul/Conv layer found")
     if pending_flatten is not None or not flat:
         raise InputError(f"{where}: the model must end with a dense layer (output {shape_chw})")
-    extra = [n.op_type for n in g.node if id(n) not in used and not _is_const_node(n, consts)]
+    extra = [n.op_type for n in g.node if id(n) not in used and not aux(n)]
     if extra:
         raise InputError(f"{where}: nodes off the main chain ({', '.join(sorted(set(extra)))}); "
                          "only a single sequential chain is executable")

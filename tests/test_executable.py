@@ -265,3 +265,53 @@ def test_weights_behind_constant_subgraphs_execute(tmp_path):
     assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
     for ly, it in zip(model.layers, iter_weights(p)):
         assert ly.name == it.name and np.array_equal(ly.w, np.asarray(it.w, np.float64))
+
+
+def _torch_view_flatten(tmp_path, name, tail):
+    """Conv -> Relu -> x.view(x.size(0), <tail>) as PyTorch exports it with a dynamic batch."""
+    rng = np.random.default_rng(10)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Shape", ["r"], ["shp"]),
+             helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64))),
+             helper.make_node("Gather", ["shp", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "tail"], ["tgt"], axis=0),
+             helper.make_node("Reshape", ["r", "tgt"], ["f"]),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], transB=1)]
+    inits = {"w": rng.normal(size=(3, 2, 3, 3)), "b": rng.normal(size=3), "w2": rng.normal(size=(4, 3 * 5 * 5)),
+             "b2": rng.normal(size=4)}
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]
+                          + [numpy_helper.from_array(np.array([0], np.int64), "ax0"),
+                             numpy_helper.from_array(np.array(tail, np.int64), "tail")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / f"{name}.onnx"
+    onnx.save(m, str(p))
+    return p
+
+
+def test_dynamic_batch_view_flatten(tmp_path):
+    """Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) is a Flatten: float == ORT for
+    several batch sizes, and it converts to an executable integer model; a target that does not
+    flatten ([N, 3, -1]) is rejected."""
+    from pyquant.calibrate import PlanBuilder
+    from pyquant.infer import infer_quantized
+
+    p = _torch_view_flatten(tmp_path, "viewflat", [-1])
+    model = load_executable(p)
+    assert [ly.kind for ly in model.layers] == ["conv", "dense"] and model.layers[1].flatten_chw == (3, 5, 5)
+    rng = np.random.default_rng(11)
+    for n in (1, 4, 9):
+        x = rng.normal(size=(n, 2, 5, 5))
+        assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
+    x = rng.normal(size=(32, 2, 5, 5))
+    pb = PlanBuilder(model, x)
+    f = _ort(p, x)
+    q = infer_quantized(({"input": {"scale": pb.scales.input}}, pb.build([8, 8])), x)
+    assert 10 * np.log10((f**2).sum() / ((f - q) ** 2).sum()) > 25
+    bad = _torch_view_flatten(tmp_path, "viewbad", [3, -1])
+    with pytest.raises(InputError, match="viewbad.onnx.*Reshape"):
+        load_executable(bad)
