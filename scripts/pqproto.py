@@ -157,31 +157,43 @@ def cobs_encode(data: bytes | bytearray | memoryview) -> bytes:
     (the canonical encoding, as in Cheshire & Baker and the ``cobs`` PyPI package).
     """
     data = bytes(data)
+    if len(data) >= 64:
+        fast = _cobs_encode_np(data)
+        if fast is not None:
+            return fast
+    parts = data.split(b"\x00")
     out = bytearray()
-    idx = 0
-    n = len(data)
-    while True:
-        # longest run of non-zero bytes from idx, up to 254
-        end = data.find(b"\x00", idx, idx + 254)
-        if end < 0:
-            end = min(idx + 254, n)
-            run = data[idx:end]
-            out.append(len(run) + 1)
-            out += run
-            if end >= n:
-                break  # no implicit zero at the end of the data
-            idx = end
-            if len(run) == 254:
-                continue  # 0xFF block: no zero consumed
-        else:
-            run = data[idx:end]
-            out.append(len(run) + 1)
-            out += run
-            idx = end + 1  # consume the zero
-            if idx == n:
-                out.append(1)  # trailing zero becomes an empty final block
-                break
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        n = len(part)
+        full, rest = divmod(n, 254)
+        for k in range(full):
+            out.append(0xFF)
+            out += part[254 * k:254 * (k + 1)]
+        if i == last and n and not rest:
+            break  # the data ends with a full 0xFF block: no implicit zero, no extra code
+        out.append(rest + 1)
+        out += part[254 * full:]
     return bytes(out)
+
+
+def _cobs_encode_np(data: bytes) -> bytes | None:
+    """Vectorised COBS for data whose zero-free runs are all shorter than 254 bytes (then the
+    encoding is the data with each zero replaced by the distance to the next zero, behind a
+    first code byte); ``None`` when a longer run needs 0xFF blocks."""
+    import numpy as np
+
+    a = np.frombuffer(data, dtype=np.uint8)
+    z = np.flatnonzero(a == 0)
+    ends = np.append(z, len(a))
+    codes = np.diff(np.concatenate(([-1], ends)))  # first code, then one per zero
+    if codes.max() > 254:
+        return None
+    out = np.empty(len(a) + 1, dtype=np.uint8)
+    out[0] = codes[0]
+    out[1:] = a
+    out[z + 1] = codes[1:]
+    return out.tobytes()
 
 
 def cobs_decode(data: bytes | bytearray | memoryview) -> bytes:
