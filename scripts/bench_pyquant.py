@@ -5,7 +5,8 @@ Usage: python scripts/bench_pyquant.py [-o build/bench/pyquant.json] [--params 2
 Builds a synthetic ONNX model (Gemm + Conv layers, float32 weights in initializers, ~20M
 weights by default), then measures:
 - analyze: full per-layer analysis at 8/6/4/2 (metrics for every width, no codes kept),
-  including reading the model; weights/s and seconds (target: 20M in < 5 s);
+  including reading the model; weights/s and seconds (target: 20M in < 5 s); also the whole
+  ``pyquant analyze -q --json`` command in a fresh process (imports included);
 - convert: analysis + codes + packing + writing the layer files and metadata;
 - pack/unpack per width on 16M codes: MB/s of int8 codes in (pack) / out (unpack) and MB/s
   of packed bytes (target: > 100 MB/s).
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         convert_model(model, work / "out", ConvertOptions(criteria=crit))
         t_cv = time.perf_counter() - t
+        # the same analysis as a user runs it: a fresh `pyquant analyze` process (imports, table, JSON)
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "pyquant", "analyze", str(model), "-q", "--json",
+                            str(work / "analyze.json")], cwd=ROOT, capture_output=True, text=True)
+        t_cli = time.perf_counter() - t
+        if r.returncode != 0:
+            raise SystemExit(f"pyquant analyze failed: {r.stderr.strip()}")
         crit_mse = Criteria(scale="mse")
         t = time.perf_counter()
         for _ in iter_analyze(iter_weights(model), crit_mse, keep_codes=False):
@@ -114,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"params": n, "layers": len(rows), "widths": [2, 4, 6, 8]},
         "analyze": {"seconds": t_an, "weights_per_s": n / t_an, "target_seconds": 5.0, "meets_target": t_an < 5.0,
                     "layers_per_width": summ["layers_per_width"]},
+        "analyze_cli": {"seconds": t_cli, "weights_per_s": n / t_cli, "meets_target": t_cli < 5.0,
+                        "what": "python -m pyquant analyze MODEL -q --json (process start to exit)"},
         "analyze_mse": {"seconds": t_mse, "weights_per_s": n / t_mse},
         "convert": {"seconds": t_cv, "weights_per_s": n / t_cv, "bytes": summ["bytes"]},
         "packing": packing,
@@ -125,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(res, indent=1, allow_nan=False) + "\n")
     os.replace(tmp, out)
-    print(f"analyze {n/1e6:.1f}M weights: {t_an:.2f} s ({n/t_an/1e6:.1f} M/s); convert {t_cv:.2f} s; "
+    print(f"analyze {n/1e6:.1f}M weights: {t_an:.2f} s ({n/t_an/1e6:.1f} M/s; CLI process {t_cli:.2f} s); "
+          f"convert {t_cv:.2f} s; "
           f"mse analyze {t_mse:.2f} s; pack MB/s " +
           ", ".join(f"INT{b} {packing[f'int{b}']['pack_MBps']:.0f}/{packing[f'int{b}']['unpack_MBps']:.0f}"
                     for b in (8, 6, 4, 2)) + f" -> {out}")
