@@ -22,6 +22,7 @@ each reported in one line.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -413,10 +414,11 @@ def open_port(port: str, baud: int) -> "object":
         return serial.Serial(port, baudrate=baud, timeout=0.05, write_timeout=10)
     except (serial.SerialException, OSError, ValueError) as e:
         msg = " ".join(str(e).split())
-        if "No such file" in msg or "could not open port" in msg:
-            tail = msg.split(":")[-1].strip()
-            raise pq.NoDevice(f"no device at {port} ({tail})") from None
-        raise pq.NoDevice(f"cannot open {port}: {msg}") from None
+        code = getattr(e, "errno", None)
+        why = os.strerror(code) if isinstance(code, int) else msg
+        if code in (errno.ENOENT, errno.ENXIO, errno.ENODEV) or "No such file" in msg:
+            raise pq.NoDevice(f"no device at {port} ({why})") from None
+        raise pq.NoDevice(f"cannot open {port}: {why}") from None
 
 
 def handshake(client: pq.Client) -> pq.Hello:
