@@ -220,7 +220,9 @@ def test_bad_model_and_input(models, tmp_path: Path) -> None:
 
 
 def test_make_deploy_requires_port() -> None:
-    r = subprocess.run(["make", "-s", "deploy", "MODEL=x", "INPUT=y"], capture_output=True, text=True, cwd=ROOT)
+    # -o: never (re)run the venv setup from a test, even if pyproject.toml is newer than the stamp
+    r = subprocess.run(["make", "-s", "-o", str(ROOT / ".venv" / ".stamp"), "deploy", "MODEL=x", "INPUT=y"],
+                       capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "PORT= is required" in r.stderr
 
 
