@@ -237,3 +237,21 @@ def test_malformed_model_json_entry(capsys, small_onnx, tmp_path):
     js.write_text(json.dumps(doc))
     _fails(capsys, ["bin2c", "--model", str(out), "-o", str(tmp_path / "w.h")], "model.meta.bin", "3 layers")
     assert not (tmp_path / "w.h").exists()
+
+
+@pytest.mark.parametrize("bits,raw", [(2, b"\x02\x00"), (4, b"\x08\x00\x00\x00"), (6, b"\x20\x00\x00" * 2),
+                                      (8, b"\x80" + b"\x00" * 7)])
+def test_bin_holding_codes_outside_the_narrow_range(capsys, tmp_path, monkeypatch, bits, raw):
+    """A layer file whose metadata (size, CRC) is consistent but which holds the one two's
+    complement code the narrow range excludes (-2^(b-1)) is rejected, naming the file."""
+    import pyquant.layerfiles as lf
+    from pyquant.layerfiles import LayerRecord, write_model_dir
+
+    rec = LayerRecord("w", "w", "Gemm", "dense", (2, 4), np.zeros((2, 4), np.int8), bits, "ok", np.array([1.0]))
+    monkeypatch.setattr(lf, "pack", lambda codes, b: raw)
+    write_model_dir(tmp_path / "m", [rec], {})
+    monkeypatch.undo()
+    h = tmp_path / "w.h"
+    _fails(capsys, ["bin2c", "--model", str(tmp_path / "m"), "-o", str(h)], "layer_00_w.bin",
+           f"outside the INT{bits} range")
+    assert not h.exists()
