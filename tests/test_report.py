@@ -88,3 +88,25 @@ def test_report_errors(tmp_path, capsys):
     assert main(["convert", str(EX / "digits_mlp.onnx"), "-o", str(tmp_path / "plain"), "-q"]) == 0
     assert main(["report", str(tmp_path / "plain"), "-o", str(tmp_path / "p.html"), "-q"]) == 0
     assert "Not available" in (tmp_path / "p.html").read_text()
+
+
+def test_report_with_evaluate_json(tmp_path, capsys):
+    """``report --eval EVAL.json``: the trade-off table shows exactly the evaluate plans and
+    uniform widths with their accuracies; a file that is not an evaluate document is an error."""
+    import json
+
+    d, ev = tmp_path / "mlp", tmp_path / "eval.json"
+    assert main(["convert", str(EX / "digits_mlp.onnx"), "-o", str(d), "-q"]) == 0      # analysis only
+    assert main(["evaluate", str(EX / "digits_mlp.onnx"), "--json", str(ev), "-q"]) == 0
+    assert main(["report", str(d), "-o", str(tmp_path / "r.html"), "--eval", str(ev), "-q"]) == 0
+    text = (tmp_path / "r.html").read_text()
+    doc = json.loads(ev.read_text())
+    assert "Not available" not in text and text.count("<img") == 2
+    assert f"float accuracy {100 * doc['float_accuracy']:.2f} %" in text
+    for p in doc["plans"] + doc["uniform"]:
+        row = re.search(rf"<td class='l'>{re.escape(p['name'])}</td>.*?</tr>", text)
+        assert row and f"{100 * p['integer_accuracy']:.2f} %" in row.group(0), p["name"]
+    (tmp_path / "bad.json").write_text('{"plans": 3}')
+    rc = main(["report", str(d), "-o", str(tmp_path / "r2.html"), "--eval", str(tmp_path / "bad.json")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "bad.json" in err and len(err.splitlines()) == 1 and not (tmp_path / "r2.html").exists()
