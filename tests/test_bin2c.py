@@ -84,3 +84,31 @@ def test_bin2c_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'int' is not a valid C identifier" in err and "'9a'" in err
     assert not (tmp_path / "x.h").exists() and not (tmp_path / "e.h").exists()
+
+
+def test_executable_model_header_params(tmp_path):
+    """An executable model's header: each layer's ``params`` points at its rows' 8-byte
+    {bias, mult, shift, 0} records inside ``PREFIX_meta``, equal to model.json's constants."""
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[1] / "examples"
+    out = tmp_path / "cnn"
+    assert main(["convert", str(ex / "digits_cnn.onnx"), "--calib", str(ex / "digits_calib.npy"), "-o", str(out),
+                 "-q"]) == 0
+    assert main(["bin2c", "--model", str(out), "-o", str(tmp_path / "cnn.h"), "--name", "cnn"]) == 0
+    src = ('#include <stdio.h>\n#include <string.h>\n#include "cnn.h"\nint main(void) {\n  unsigned i, r;\n'
+           "  for (i = 0; i < CNN_N_LAYERS; i++) {\n    const pq_layer_desc_t *l = &cnn_layers[i];\n"
+           '    printf("%u %u %u %u %u %u\\n", l->flags, l->pool, l->in_h, l->out_h, l->pool_k, l->kh);\n'
+           "    for (r = 0; r < l->rows; r++) {\n      int32_t b; uint16_t m; memcpy(&b, l->params + 8 * r, 4);\n"
+           '      memcpy(&m, l->params + 8 * r + 4, 2);\n      printf("%ld %u %u\\n", (long)b, (unsigned)m, '
+           "(unsigned)l->params[8 * r + 6]);\n    }\n  }\n  return 0;\n}\n")
+    lines = iter(_compile_run(tmp_path, src).splitlines())
+    doc = json.loads((out / "model.json").read_text())
+    for e in doc["layers"]:
+        g = e["geom"]
+        flags, pool, in_h, out_h, pool_k, kh = (int(v) for v in next(lines).split())
+        assert flags == (1 if e["relu"] else 0) | 8 and pool == {"none": 0, "max": 1, "avg": 2}[e["pool"]]
+        assert (in_h, out_h, pool_k, kh) == ((g["in_h"], g["out_h"], e["pool_k"], g["kh"]) if g
+                                             else (1, 1, 0, 1))
+        for r in range(e["rows"]):
+            assert [int(v) for v in next(lines).split()] == [e["bias"][r], e["mult"][r], e["shift"][r]]
