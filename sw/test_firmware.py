@@ -43,7 +43,7 @@ import pqlink  # noqa: E402
 
 HAVE_CLANG = shutil.which("clang") is not None
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None
-FUZZ_SECONDS = int(os.environ.get("PQ_FUZZ_SECONDS", "15"))
+FUZZ_SECONDS = int(os.environ.get("PQ_FUZZ_SECONDS", "20"))
 
 
 def _make(*targets: str) -> None:
