@@ -277,7 +277,10 @@ def infer_int(model, x_int8: np.ndarray, return_intermediates: bool = False):
             xm = xm.reshape(-1, xm.shape[-1])
         else:
             xm = a.reshape(n, -1)
-        y = layer_int(xm, ly.codes, ly.bias_int, ly.mult, ly.shift, bool(ly.relu))
+        try:
+            y = layer_int(xm, ly.codes, ly.bias_int, ly.mult, ly.shift, bool(ly.relu))
+        except ValueError as e:      # e.g. a bias that lets the int32 accumulator overflow
+            raise InputError(f"{where}: layer {ly.name!r}: {e}") from None
         if ly.kind == "conv":
             g = ly.geom
             out = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k, ly.pool_stride)

@@ -141,3 +141,31 @@ def test_golden_accepts_an_npz_split(cnn_dir, tmp_path, capsys):
     assert main(["golden", str(cnn_dir), "--input", str(tmp_path / "noX.npz"), "-o", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip()
     assert "noX.npz" in err and "'X'" in err and len(err.splitlines()) == 1 and not (tmp_path / "w").exists()
+
+
+def test_accumulator_overflow_is_a_clear_error(cnn_dir, tmp_path, capsys):
+    """A model directory whose bias lets the int32 accumulator overflow (consistent metadata, so
+    only execution can tell) fails with one line naming the directory and the layer."""
+    import shutil
+    import struct
+    import zlib
+
+    from pyquant.layerfiles import read_meta
+
+    d = tmp_path / "ovf"
+    shutil.copytree(cnn_dir, d)
+    doc = json.loads((d / "model.json").read_text())
+    e = doc["layers"][2]
+    e["bias"] = [2**31 - 1] * e["rows"]              # any row with a positive X·W overflows
+    meta = bytearray((d / "model.meta.bin").read_bytes())
+    hdr, recs, _ = read_meta(d / "model.meta.bin")
+    for r in range(e["rows"]):
+        struct.pack_into("<i", meta, recs[2]["params_offset"] + 8 * r, 2**31 - 1)
+    struct.pack_into("<I", meta, len(meta) - 4, zlib.crc32(bytes(meta[:-4])))
+    (d / "model.meta.bin").write_bytes(bytes(meta))
+    doc["meta_crc32"] = zlib.crc32(bytes(meta))
+    (d / "model.json").write_text(json.dumps(doc))
+    rc = main(["golden", str(d), "--input", str(EX / "digits_calib.npy"), "-n", "8", "-o", str(tmp_path / "v")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "ovf" in err and "'fc'" in err and "int32" in err
+    assert not (tmp_path / "v").exists()
