@@ -75,7 +75,7 @@ if os.environ.get("COCOTB_TEST_MODULES"):
             qm = (1 << (prec - 1)) - 1
             for outer in ((False, True) if prec == 2 else (False,)):
                 depth = 1 if outer else EXACT_MAX[prec]
-                k = 2 * depth + 1 if outer else min(depth, 300)
+                k = 2 * depth + 1 if outer else depth
                 for xs, ws in ((-128, -qm), (-128, qm), (127, qm), (127, -qm)):
                     x0 = [xs] * k
                     x1 = [xs] * k
