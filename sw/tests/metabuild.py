@@ -44,9 +44,11 @@ def build(layers: list[Layer], in_hwc: tuple[int, int, int], seed: int = 0) -> t
         codes = rng.integers(-q, q + 1, size=(L.rows, L.cols))
         blob = pack(codes, L.bits)
         blobs.append(blob)
+        spread = max(1, int(np.sqrt(L.cols) * q * 43))   # ~std of the accumulator
+        sh = 14 + int(np.ceil(np.log2(spread))) - 5        # outputs spread over int8, not saturated
         for _ in range(L.rows):
-            params += struct.pack("<iHBB", int(rng.integers(-5000, 5000)), int(rng.integers(16384, 32768)),
-                                  int(rng.integers(14, 22)), 0)
+            params += struct.pack("<iHBB", int(rng.integers(-spread // 2, spread // 2 + 1)),
+                                  int(rng.integers(16384, 32768)), int(min(47, max(1, sh + rng.integers(0, 2)))), 0)
         if L.conv:
             h, w, c, kh, kw, s, pad = L.conv
             oh, ow = (h + 2 * pad - kh) // s + 1, (w + 2 * pad - kw) // s + 1
