@@ -80,6 +80,27 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
                 await tb.run_layer(L, name=f"worst{prec}")
         tb.save_cycles("worst")
 
+    @cocotb.test(timeout_time=200, timeout_unit="ms")
+    async def capacity(dut):
+        """Layers at the configured limits: K = MAX_COLS, rows*row_bytes = WMEM_BYTES, M = MAX_ROWS."""
+        from pyquant.packing import row_bytes
+        tb = TB(dut)
+        await tb.reset()
+        rng = np.random.default_rng(SEED + 11)
+        max_rows = int(os.environ.get("PQ_MAX_ROWS", "64"))
+        max_cols = int(os.environ.get("PQ_MAX_COLS", "512"))
+        wmem = int(os.environ.get("PQ_WMEM", "4096"))
+        for prec in (8, 6, 4, 2):
+            k = max_cols
+            m = min(max_rows, wmem // row_bytes(k, prec))
+            await tb.run_layer(random_layer(rng, prec, m, k, 3), name=f"cap{prec}_k")
+            k2 = max(1, wmem // max_rows // row_bytes(4, prec) * 4)
+            k2 = min(k2, max_cols)
+            while max_rows * row_bytes(k2, prec) > wmem:
+                k2 -= 1
+            await tb.run_layer(random_layer(rng, prec, max_rows, k2, 2), name=f"cap{prec}_m")
+        tb.save_cycles("capacity")
+
     @cocotb.test(timeout_time=20, timeout_unit="ms")
     async def control_regs(dut):
         """ap_ctrl_hs: idle/done/ready bits, GIE/IER/ISR toggle-on-write, interrupt, args readback."""
@@ -194,7 +215,7 @@ CASES = [
     ("icarus", 8, ["directed", "control_regs"]),
     ("verilator", 2, None),
     ("verilator", 8, None),
-    ("verilator", 3, ["random_layers", "worst_case"]),
+    ("verilator", 3, ["random_layers", "worst_case", "capacity"]),
 ]
 
 
@@ -234,7 +255,7 @@ def test_pq_accel(sim: str, lanes: int, cases: list[str] | None, tmp_path: Path)
     from simrun import run_bench
     if sim not in _sims():
         pytest.skip(f"{sim} not requested or not installed")
-    env = {"PQ_LANES": str(lanes)}
+    env = {"PQ_LANES": str(lanes), "PQ_MAX_ROWS": "64", "PQ_MAX_COLS": "512", "PQ_WMEM": "4096"}
     if cases is None or "digits_models" in cases:
         env["PQ_MODELS"] = _digits_models(tmp_path)
     run_bench(sim, "pq_accel", "test_pq_accel", Path(__file__).parent,
