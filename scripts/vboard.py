@@ -276,8 +276,8 @@ def bench_uart(out_json: Path, model: str = "digits_mlp", bauds: tuple[int, ...]
         "payload_over_wire": round(first["payload_bytes"] / first["wire_bytes_sent"], 4),
         "payload_over_wire_4096B_frame": round(4096 / len(pq.encode_frame(3, 1, bytes(range(1, 256)) * 16 + b"\x01")), 4),
         "runs": runs,
-        "note": "payload_over_wire: model bytes / bytes the host wrote during the upload (frames, COBS, "
-                "headers, CRCs, STATUS/RESET requests). upload_s = meta + layers measured by the host tool "
+        "note": "payload_over_wire: model bytes / bytes the host wrote during the upload (LOAD_META/LOAD_LAYER frames: "
+                "headers, COBS, CRCs, delimiters). upload_s = meta + layers measured by the host tool "
                 "through the fault link paced at the baud rate (8N1, both directions); upload_efficiency = "
                 "payload bytes / (upload_s x baud/10), stop-and-wait round trips included",
     }
