@@ -114,8 +114,7 @@ def run_bench(sim: str, toplevel: str, test_module: str, test_dir: Path,
     build_args: list[str] = []
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
-        if waves:
-            build_args += ["--trace-fst", "--trace-structs"]
+        # with waves the runner adds --trace (VCD): the wheel's FST writer needs lz4 headers
     with open(bdir / ".lock", "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         runner.build(sources=rtl_sources(), hdl_toplevel=toplevel, parameters=dict(parameters),
