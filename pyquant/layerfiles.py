@@ -447,6 +447,63 @@ def _read_layer(d: Path, jp: Path, mp: Path, hdr: dict, blob: bytes, i: int, e: 
         in_scale=float(e.get("in_scale", 0.0)), out_scale=float(e.get("out_scale", 0.0)))
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_entry(jp: Path, i: int, e) -> None:
+    """Types of one ``model.json`` layer entry (section 7); InputError naming field and layer."""
+    if not isinstance(e, dict):
+        raise InputError(f"{jp}: layer {i} entry is malformed (not an object)")
+    checks = {
+        "name": lambda v: isinstance(v, str), "file": lambda v: isinstance(v, str),
+        "tensor": lambda v: isinstance(v, str), "op": lambda v: isinstance(v, str),
+        "kind": lambda v: isinstance(v, str) and v in OP_CODES, "status": lambda v: v in ("ok", "fallback"),
+        "rows": _is_int, "cols": _is_int, "bits": _is_int, "bytes": _is_int, "crc32": _is_int,
+        "shape": lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
+        "candidates": lambda v: isinstance(v, list) and all(isinstance(c, dict) and _is_int(c.get("bits"))
+                                                            for c in v),
+        "scale": lambda v: v is None or _is_num(v),
+        "scales": lambda v: isinstance(v, list) and all(_is_num(x) for x in v),
+        "executable": lambda v: isinstance(v, bool), "relu": lambda v: isinstance(v, bool),
+        "pool": lambda v: isinstance(v, str) and v in POOL_CODES, "pool_k": _is_int, "pool_stride": _is_int,
+        "geom": lambda v: v is None or (isinstance(v, dict) and all(_is_int(v.get(k)) for k in GEOM_KEYS)),
+        "bias": lambda v: v is None or (isinstance(v, list) and all(_is_int(x) for x in v)),
+        "mult": lambda v: v is None or (isinstance(v, list) and all(_is_int(x) for x in v)),
+        "shift": lambda v: v is None or (isinstance(v, list) and all(_is_int(x) for x in v)),
+        "in_scale": _is_num, "out_scale": _is_num,
+    }
+    required = ("name", "file", "rows", "cols", "bits", "bytes", "crc32")
+    for k, ok in checks.items():
+        if k not in e:
+            if k in required:
+                raise InputError(f"{jp}: layer {i} entry is malformed (missing {k!r})")
+            continue
+        if not ok(e[k]):
+            raise InputError(f"{jp}: layer {i} field {k!r} has an invalid value {str(e[k])[:40]!r}")
+
+
+def _check_doc(jp: Path, doc: dict) -> None:
+    """Types of the top-level ``model.json`` fields that readers use."""
+    mf = doc.get("meta_file", META_NAME)
+    if not isinstance(mf, str) or Path(mf).name != mf or not mf:
+        raise InputError(f"{jp}: meta_file must be a plain file name, got {mf!r}")
+    info = doc.get("info", {})
+    if not isinstance(info, dict):
+        raise InputError(f"{jp}: info must be an object")
+    inp = info.get("input")
+    if inp is not None and not (isinstance(inp, dict) and all(_is_num(inp.get(k, 0)) for k in ("h", "w", "c",
+                                                                                              "scale"))):
+        raise InputError(f"{jp}: info.input must be null or an object with numeric h, w, c, scale")
+    for k in ("plan", "summary", "criteria", "calibration"):
+        if info.get(k) is not None and not isinstance(info[k], dict):
+            raise InputError(f"{jp}: info.{k} must be an object")
+
+
 def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
     """Read and validate a model directory; return ``(model_json, layers)``.
 
@@ -466,6 +523,7 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
         raise InputError(f"{jp}: not a pyquant model.json")
     if doc.get("version") != FORMAT_VERSION:
         raise InputError(f"{jp}: unsupported format version {doc.get('version')!r} (expected {FORMAT_VERSION})")
+    _check_doc(jp, doc)
     mp = d / doc.get("meta_file", META_NAME)
     hdr, recs, blob = read_meta(mp)
     meta_raw = _read_bytes(mp)
@@ -477,6 +535,7 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
                          f"{len(entries) if isinstance(entries, list) else 'none'}")
     layers = []
     for i, (e, r) in enumerate(zip(entries, recs)):
+        _check_entry(jp, i, e)
         try:
             layers.append(_read_layer(d, jp, mp, hdr, blob, i, e, r))
         except (KeyError, TypeError, ValueError, AttributeError) as ex:

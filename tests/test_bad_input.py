@@ -255,3 +255,37 @@ def test_bin_holding_codes_outside_the_narrow_range(capsys, tmp_path, monkeypatc
     _fails(capsys, ["bin2c", "--model", str(tmp_path / "m"), "-o", str(h)], "layer_00_w.bin",
            f"outside the INT{bits} range")
     assert not h.exists()
+
+
+@pytest.fixture(scope="module")
+def exe_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("exe") / "cnn"
+    ex = ROOT / "examples"
+    assert main(["convert", str(ex / "digits_cnn.onnx"), "--calib", str(ex / "digits_calib.npy"), "-o", str(d),
+                 "-q"]) == 0
+    return d
+
+
+@pytest.mark.parametrize("where,key,value", [
+    ("layer", "kind", []), ("layer", "pool", {}), ("layer", "geom", "x"), ("layer", "candidates", None),
+    ("layer", "op", None), ("layer", "bias", [1, "a"]), ("layer", "relu", "yes"), ("layer", "scales", None),
+    ("info", "input", "x"), ("info", "plan", -1), ("top", "meta_file", None), ("top", "info", "x"),
+    ("geom", "kh", "3"),
+])
+def test_malformed_model_json_types(capsys, exe_dir, tmp_path, where, key, value):
+    """Wrongly typed model.json fields: every reader (golden, report, bin2c) fails with one line
+    naming model.json, never a traceback."""
+    import json
+    import shutil
+
+    d = tmp_path / "m"
+    shutil.copytree(exe_dir, d)
+    doc = json.loads((d / "model.json").read_text())
+    target = {"layer": doc["layers"][1], "info": doc["info"], "top": doc, "geom": doc["layers"][0]["geom"]}[where]
+    target[key] = value
+    (d / "model.json").write_text(json.dumps(doc))
+    outs = [tmp_path / "v", tmp_path / "r.html", tmp_path / "w.h"]
+    for argv in (["golden", str(d), "--input", str(ROOT / "examples" / "digits_calib.npy"), "-o", str(outs[0])],
+                 ["report", str(d), "-o", str(outs[1])], ["bin2c", "--model", str(d), "-o", str(outs[2])]):
+        _fails(capsys, argv, "model.json")
+    assert not any(p.exists() for p in outs)
