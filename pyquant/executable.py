@@ -221,6 +221,8 @@ def _conv_geom(node, w: np.ndarray, in_chw: tuple[int, int, int], where: str) ->
     if int(w.shape[1]) != c:
         raise InputError(f"{where}: Conv {node.name!r} expects {w.shape[1]} input channels, gets {c}")
     st = list(_attr(node, "strides", [1, 1]))
+    if len(st) != 2 or min(st) < 1:
+        raise InputError(f"{where}: Conv {node.name!r} has strides {st}; need two values >= 1")
     dil = list(_attr(node, "dilations", [1, 1]))
     if any(d != 1 for d in dil):
         raise InputError(f"{where}: Conv {node.name!r} has dilations {dil}; only 1 is supported")
@@ -331,6 +333,8 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
                 if b_name not in consts:
                     raise InputError(f"{where}: Gemm {nm!r} has a non-constant weight")
                 bm = _f64(consts[b_name], f"{where}: {b_name}")
+                if bm.ndim != 2:
+                    raise InputError(f"{where}: Gemm {nm!r} weight {b_name!r} has shape {bm.shape}; need 2-D")
                 w = (bm if _attr(n, "transB", 0) else bm.T) * float(_attr(n, "alpha", 1.0))
                 bias = np.zeros(w.shape[0])
                 if len(n.input) > 2 and n.input[2]:
@@ -386,8 +390,13 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
         elif op == "BatchNormalization":
             if last is None or last.relu or last.pool != "none" or last_was_pool:
                 raise InputError(f"{where}: BatchNormalization {nm!r} must directly follow a Conv/Gemm")
+            if len(n.input) < 5 or any(i not in consts for i in n.input[1:5]):
+                raise InputError(f"{where}: BatchNormalization {nm!r} needs constant scale, bias, mean, var")
             gam, bet, mean, var = (_f64(consts[i], f"{where}: {i}").reshape(-1) for i in n.input[1:5])
             eps = float(_attr(n, "epsilon", 1e-5))
+            if any(v.size != last.rows for v in (gam, bet, mean, var)) or np.any(var + eps <= 0):
+                raise InputError(f"{where}: BatchNormalization {nm!r} parameters must have {last.rows} entries "
+                                 "and var + epsilon > 0")
             a = gam / np.sqrt(var + eps)
             last.w = last.w * a[:, None]
             last.b = a * (last.b - mean) + bet
@@ -401,6 +410,8 @@ def load_onnx(path: str | os.PathLike) -> ExecModel:
                 raise InputError(f"{where}: {op} {nm!r} must follow a conv layer (one pool per layer)")
             k = list(_attr(n, "kernel_shape", []))
             s = list(_attr(n, "strides", [1, 1]))          # ONNX: strides default to 1, not the kernel
+            if min(k + s, default=0) < 1:
+                raise InputError(f"{where}: {op} {nm!r}: kernel {k} and strides {s} must be >= 1")
             pads = list(_attr(n, "pads", [0, 0, 0, 0]))
             auto = _attr(n, "auto_pad", b"NOTSET")
             auto = auto.decode() if isinstance(auto, bytes) else str(auto)

@@ -139,6 +139,12 @@ def _check_layer(layer: LayerRecord) -> None:
     s = np.asarray(layer.scale, dtype=np.float64).reshape(-1)
     if s.size not in (1, c.shape[0]) or not np.all(np.isfinite(s)):
         raise InputError(f"layer {layer.name!r}: scale must be finite, [1] or [M]")
+    f32max = float(np.finfo(np.float32).max)
+    for what, v in (("weight scale", float(np.max(np.abs(s)))), ("in_scale", abs(layer.in_scale)),
+                    ("out_scale", abs(layer.out_scale))):
+        if not v <= f32max:          # model.meta.bin stores scales as f32
+            raise InputError(f"layer {layer.name!r}: {what} {v:g} does not fit float32 (degenerate weights or "
+                             "activations: e.g. weights ~0 next to a huge bias)")
     if layer.executable:
         for nm in ("bias_int", "mult", "shift"):
             v = getattr(layer, nm)
@@ -274,7 +280,11 @@ class ModelWriter:
 
     def add(self, layer: LayerRecord) -> dict:
         """Pack and write one layer file; return its ``model.json`` entry."""
-        _check_layer(layer)
+        try:
+            _check_layer(layer)
+        except InputError as e:
+            self.abort()
+            raise InputError(f"{self.info.get('source') or self.out}: {e}") from None
         idx = len(self.entries)
         fname = layer_file_name(idx, layer.name)
         data = pack(layer.codes, layer.bits)

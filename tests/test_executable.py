@@ -315,3 +315,33 @@ def test_dynamic_batch_view_flatten(tmp_path):
     bad = _torch_view_flatten(tmp_path, "viewbad", [3, -1])
     with pytest.raises(InputError, match="viewbad.onnx.*Reshape"):
         load_executable(bad)
+
+
+_N = helper.make_node
+
+
+@pytest.mark.parametrize("name,nodes,inits,shape", [
+    ("gemm_1d", [_N("Gemm", ["x", "w"], ["y"], transB=1)], {"w": np.ones(6)}, ["N", 6]),
+    ("bn_sizes", [_N("Gemm", ["x", "w"], ["h"], transB=1), _N("BatchNormalization", ["h", "g", "b", "m", "v"], ["y"])],
+     {"w": np.ones((3, 6)), "g": np.ones(2), "b": np.ones(3), "m": np.ones(3), "v": np.ones(3)}, ["N", 6]),
+    ("bn_negvar", [_N("Gemm", ["x", "w"], ["h"], transB=1), _N("BatchNormalization", ["h", "g", "b", "m", "v"], ["y"])],
+     {"w": np.ones((3, 6)), "g": np.ones(3), "b": np.ones(3), "m": np.ones(3), "v": -np.ones(3)}, ["N", 6]),
+    ("conv_stride0", [_N("Conv", ["x", "w"], ["c"], strides=[0, 0]), _N("Flatten", ["c"], ["f"]),
+                      _N("Gemm", ["f", "w2"], ["y"], transB=1)],
+     {"w": np.ones((2, 1, 3, 3)), "w2": np.ones((3, 32))}, ["N", 1, 6, 6]),
+    ("pool_stride0", [_N("Conv", ["x", "w"], ["c"]), _N("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[0, 0]),
+                      _N("Flatten", ["p"], ["f"]), _N("Gemm", ["f", "w2"], ["y"], transB=1)],
+     {"w": np.ones((2, 1, 3, 3)), "w2": np.ones((3, 8))}, ["N", 1, 6, 6]),
+    ("degenerate_scale", [_N("Gemm", ["x", "w"], ["h"], transB=1), _N("Relu", ["h"], ["r"]),
+                          _N("Gemm", ["r", "w2", "b2"], ["y"], transB=1)],
+     {"w": np.full((3, 6), 1e-30), "w2": np.ones((2, 3)), "b2": np.array([1e30, 1.0])}, ["N", 6]),
+])
+def test_malformed_executable_graphs_are_clear_errors(tmp_path, capsys, name, nodes, inits, shape):
+    """Graphs that would crash the import or the writer (1-D Gemm weight, BN size mismatch or
+    negative variance, zero strides, scales beyond float32) are one-line errors naming the model."""
+    p = _save(tmp_path, name, nodes, inits, shape, ["N", 3])
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).uniform(0, 1, (8,) + tuple(shape[1:])))
+    rc = main(["convert", str(p), "--calib", str(tmp_path / "c.npy"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and f"{name}.onnx" in err, err
+    assert not (tmp_path / "out").exists()
