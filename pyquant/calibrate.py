@@ -71,8 +71,10 @@ def load_data_file(path: str | os.PathLike, model: ExecModel, labels: bool = Fal
         raise
     except Exception as e:  # noqa: BLE001 - unreadable data file
         raise InputError(f"{p}: not a readable .npy/.npz array ({type(e).__name__})") from None
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number) or x.ndim < 1:
-        raise InputError(f"{p}: expected a numeric array")
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number) or x.ndim < 1 \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise InputError(f"{p}: expected a real numeric array [N, ...], got {getattr(x, 'dtype', type(x))} "
+                         f"{getattr(x, 'shape', '')}")
     if x.shape[0] == 0:
         raise InputError(f"{p}: holds no samples")
     c, h, w = model.input_chw

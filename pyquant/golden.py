@@ -98,8 +98,11 @@ def load_input(path: str | os.PathLike, info: dict, layers: list, raw_int8: bool
         raise
     except Exception as e:  # noqa: BLE001
         raise InputError(f"{p}: not a readable .npy/.npz array ({type(e).__name__})") from None
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise InputError(f"{p}: expected a numeric .npy array (or .npz with X)")
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise InputError(f"{p}: expected a real numeric .npy array (or .npz with X)")
+    if x.size == 0:
+        raise InputError(f"{p}: holds no samples (shape {x.shape})")
     chw = input_chw(info, layers)
     if x.dtype == np.int8 or raw_int8:
         per = chw[0] * chw[1] * chw[2]

@@ -145,3 +145,10 @@ def test_single_calibration_sample_without_holdout_names_the_file(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "one.npy" in err and "--holdout" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_complex_calibration_data_is_rejected(tmp_path):
+    model = load_executable(EX / "digits_mlp.onnx")
+    np.save(tmp_path / "cx.npy", np.ones((4, 64), np.complex64))
+    with pytest.raises(InputError, match=r"cx\.npy.*real numeric"):
+        load_data_file(tmp_path / "cx.npy", model)

@@ -169,3 +169,13 @@ def test_accumulator_overflow_is_a_clear_error(cnn_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "ovf" in err and "'fc'" in err and "int32" in err
     assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("arr,flag", [(np.zeros((0, 64), np.int8), "--int8"), (np.zeros((0, 64), np.float32), None),
+                                      (np.ones((2, 64), np.complex64), None), (np.ones((2, 64), bool), None)])
+def test_golden_rejects_empty_complex_or_bool_inputs(cnn_dir, tmp_path, capsys, arr, flag):
+    np.save(tmp_path / "x.npy", arr)
+    argv = ["golden", str(cnn_dir), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "v")]
+    rc = main(argv + ([flag] if flag else []))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "x.npy" in err and len(err.splitlines()) == 1 and not (tmp_path / "v").exists()
