@@ -42,8 +42,15 @@ EXAMPLES = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (``pyquant CMD: error: ...``, exit code 2), like input errors."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="pyquant",
         description="Mixed-precision (INT8/6/4/2) quantization and packing for the pq_accel FPGA accelerator.",
     )

@@ -289,3 +289,13 @@ def test_malformed_model_json_types(capsys, exe_dir, tmp_path, where, key, value
                  ["report", str(d), "-o", str(outs[1])], ["bin2c", "--model", str(d), "-o", str(outs[2])]):
         _fails(capsys, argv, "model.json")
     assert not any(p.exists() for p in outs)
+
+
+@pytest.mark.parametrize("argv", [["analyze", "--snr-min", "abc", "m.onnx"], ["convert", "m.onnx"],
+                                  ["analyze", "m.onnx", "--granularity", "row"], ["golden", "d"], [],
+                                  ["evaluate", "m.onnx", "--objective", "speed"], ["frobnicate"]])
+def test_usage_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and ": error: " in err and "--help" in err, err
