@@ -117,7 +117,7 @@ def test_dup(echo: EchoBoard) -> None:
 
 
 def test_stall_delays_then_delivers(echo: EchoBoard) -> None:
-    cfg = FaultConfig(stall_after=1000, stall_secs=0.8)
+    cfg = FaultConfig(stall_after=1000, stall_secs=1.5)
     with FaultLink(echo.path, cfg) as link, serial.Serial(link.path, 115200, timeout=0.05) as s:
         t0 = time.monotonic()
         s.write(DATA[:2000])
@@ -129,7 +129,7 @@ def test_stall_delays_then_delivers(echo: EchoBoard) -> None:
             got += s.read(4096)
         t_all = time.monotonic() - t0
     assert bytes(got) == DATA[:2000] and link.stats.stalled
-    assert t_first < 0.6 and t_all >= 0.75
+    assert t_first < 1.0 and t_all >= 1.45  # bytes before the stall point are not held back
 
 
 def test_disconnect_mid_transfer(echo: EchoBoard) -> None:
