@@ -39,7 +39,7 @@ def model_cycles(prec: int, m: int, k: int, n: int, lanes: int = LANES, reuse: b
     t = 12 + load + -(-k * steps[0] // 4) + 4
     for c in steps:
         compute = groups * (k + 7)
-        requant = 2 * m * c + (nb * 2 - nb) * 0
+        requant = 2 * m * c
         t += max(compute, requant, m * c)
     return t + 2 * min(m, nb) * steps[-1] + m * steps[-1] + 12
 
