@@ -51,7 +51,9 @@ module pq_wbank #(
 
   wire [6:0]  cnt_t = take_i ? cnt - {3'd0, bits_i} : cnt;
   wire [63:0] buf_t = take_i ? (buf_q >> bits_i) : buf_q;
-  wire [63:0] buf_n = inflight ? (buf_t | ({32'd0, rdata} << cnt_t[5:0])) : buf_t;
+  // a refill arrives only when the read was issued with cnt_n < 32, so cnt_t < 32 here
+  // (at most 8 bits are consumed meanwhile): a 5-bit shift amount suffices
+  wire [63:0] buf_n = inflight ? (buf_t | ({32'd0, rdata} << cnt_t[4:0])) : buf_t;
   wire [6:0]  cnt_n = inflight ? cnt_t + 7'd32 : cnt_t;
   wire        issue = (cnt_n < 7'd32) && !start_i;
   assign ready_o = (cnt >= 7'd32);
