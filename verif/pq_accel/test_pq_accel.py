@@ -144,10 +144,12 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
         tb = TB(dut)
         await tb.reset()
         rng = np.random.default_rng(SEED + 7)
-        for prec, cut in ((8, 30), (2, 120)):
+        # cut points inside the constant/weight load, the compute and the output phases
+        for prec, cut in ((8, 8), (8, 30), (4, 150), (2, 120), (6, 230)):
             L = random_layer(rng, prec, 2 * LANES + 2, 24, 4)
             await tb.start_layer(L)
             await ClockCycles(dut.ap_clk, cut)
+            assert int(dut.u_core.st.value) != 0, f"cut {cut}: the layer had already finished"
             await tb.reset()
             for bus in (tb.wgt, tb.act, tb.res):
                 bus.clear()
