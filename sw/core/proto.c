@@ -14,6 +14,8 @@ static meta_model_t model;
 static uint32_t meta_total, meta_rcvd;
 static int      meta_ok;
 static uint32_t layer_rcvd[PQ_MAX_LAYERS];
+static uint32_t layer_crc[PQ_MAX_LAYERS];   /* running CRC-32 of the bytes held (per chunk, so
+                                               the last chunk costs no whole-layer pass) */
 static uint8_t  layer_ok[PQ_MAX_LAYERS];
 static uint32_t input_n, input_total, input_rcvd;
 static int      outputs_ok;
@@ -68,7 +70,7 @@ static void forget_model(void)
     uint32_t i;
     meta_total = meta_rcvd = 0;
     meta_ok = 0;
-    for (i = 0; i < PQ_MAX_LAYERS; i++) { layer_rcvd[i] = 0; layer_ok[i] = 0; }
+    for (i = 0; i < PQ_MAX_LAYERS; i++) { layer_rcvd[i] = 0; layer_ok[i] = 0; layer_crc[i] = 0; }
     forget_input();
 }
 
@@ -156,7 +158,7 @@ static int cmd_load_meta(const uint8_t *p, size_t len, uint8_t *o, size_t *olen,
 
 static int cmd_load_layer(const uint8_t *p, size_t len, uint8_t *o, size_t *olen, uint32_t *detail)
 {
-    uint32_t idx, offset, n;
+    uint32_t idx, offset, n, held;
     const meta_layer_t *L;
     int rc;
     if (len < 6u) return PQ_E_LEN;
@@ -166,12 +168,17 @@ static int cmd_load_layer(const uint8_t *p, size_t len, uint8_t *o, size_t *olen
     n = (uint32_t)len - 6u;
     if (idx >= model.n_layers) { *detail = model.n_layers; return PQ_E_LAYER; }
     L = &model.layers[idx];
-    if (offset == 0u) { layer_rcvd[idx] = 0; layer_ok[idx] = 0; forget_outputs(); }
+    if (offset == 0u) { layer_rcvd[idx] = 0; layer_ok[idx] = 0; layer_crc[idx] = 0; forget_outputs(); }
+    held = layer_rcvd[idx];
     rc = chunk_accept(weights + L->wofs, L->bin_size, &layer_rcvd[idx], offset, p + 6, n, detail);
     if (rc != PQ_OK) return rc;
+    /* the CRC follows the contiguous bytes as they arrive: bounded work per frame, so the
+       board keeps up with back-to-back (windowed) frames */
+    if (layer_rcvd[idx] > held)
+        layer_crc[idx] = crc32_update(layer_crc[idx], weights + L->wofs + held, layer_rcvd[idx] - held);
     if (layer_rcvd[idx] == L->bin_size && !layer_ok[idx]) {
-        uint32_t crc = crc32_compute(weights + L->wofs, L->bin_size);
-        if (crc != L->bin_crc) { layer_rcvd[idx] = 0; *detail = crc; return PQ_E_CRC; }
+        uint32_t crc = layer_crc[idx];
+        if (crc != L->bin_crc) { layer_rcvd[idx] = 0; layer_crc[idx] = 0; *detail = crc; return PQ_E_CRC; }
         layer_ok[idx] = 1;
     }
     util_put_u32(o, layer_rcvd[idx]);

@@ -213,7 +213,18 @@ void test_proto(void)
     wts[5] ^= 1;
     util_put_u16(pl, 0);
     CHECK_EQ(xfer(CMD_STATUS, pl, 2, &r), PQ_OK); CHECK_EQ(util_get_u32(r.p + 11), 0); /* forgotten */
+    /* the CRC runs over the chunks as they arrive: overlapping and repeated chunks must not
+       enter it twice, and a bad byte in a later chunk is still caught */
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 0, wts, 200, &r), PQ_OK);
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 100, wts + 100, 150, &r), PQ_OK);   /* overlap */
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 0, wts, 200, &r), PQ_OK);          /* restarts at 0 */
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 150, wts + 150, 50, &r), PQ_OK);    /* already held */
+    wts[400] ^= 0x10;
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 180, wts + 180, n - 180, &r), PQ_E_CRC);
+    CHECK_EQ(detail_of(&r), (uint32_t)crc32(0L, wts, (uInt)n));
+    wts[400] ^= 0x10;
     CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 0, wts, 300, &r), PQ_OK);
+    CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 250, wts + 250, 100, &r), PQ_OK);   /* overlap */
     CHECK_EQ(load_chunk(CMD_LOAD_LAYER, 0, 300, wts + 300, n - 300, &r), PQ_OK);
     CHECK_EQ(util_get_u32(r.p + 1), n);
     CHECK_EQ(xfer(CMD_RUN, 0, 0, &r), PQ_E_STATE); CHECK_EQ(detail_of(&r), STATE_META);
