@@ -5,6 +5,12 @@
   (sources, flags) into ``build/hls/cache/<hash>/``. Safe under pytest-xdist: a file lock
   serialises compilers and the result is renamed into place atomically.
 - :class:`Kernel` wraps ``pq_accel_call`` (ctypes): one accelerator call on numpy arrays.
+- :func:`xilinx_ap_types` fetches Xilinx's open-source ``ap_int.h`` / ``hls_stream.h`` (as shipped in
+  the pinned, hash-checked hls4ml wheel; downloaded with pip, never installed, nothing vendored) so
+  the unchanged kernel source can also be C-simulated against the real arbitrary-precision types.
+
+Command line: ``python hls/pqhls.py ap-types`` prints that include directory (fetching it once);
+errors are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +41,12 @@ TARGETS = {
     "lib": (KERNEL_SRCS + ["pq_accel_capi.cpp"], ["-shared", "-fPIC", "-DPQ_SIM_STATS"], "libpq_accel.so"),
     "tb": (KERNEL_SRCS + ["tb_pq_accel.cpp"], [], "tb_pq_accel"),
 }
+# Xilinx's HLS arbitrary-precision types (Apache-2.0) as shipped inside this exact wheel.
+AP_TYPES_WHEEL = ("hls4ml", "1.3.0", "01bf1de2cd9bca56699b9fe3385cb1735026b022f9580fe1d73faf192dfb90f2")
+AP_TYPES_MEMBER = "hls4ml/templates/vivado/ap_types/"
+AP_TYPES_DIR = ROOT / "build" / "hls" / "xilinx_ap_types"
+# ap_axi_sdata.h is not in that wheel: a from-scratch stand-in for the test builds only.
+AP_TYPES_EXTRA = ROOT / "hls" / "tests" / "xilinx_ap_types_extra"
 ERRORS = {0: "ok", -1: "ARGS", -2: "WGT_LEN", -3: "CONST", -4: "REUSE", -5: "ACT_LEN", -6: "UNDERFLOW",
           -7: "LEFTOVER", -8: "RES_FRAMING"}
 
@@ -83,6 +97,59 @@ def build(target: str = "lib", defines: dict[str, object] | None = None, extra: 
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return out
+
+
+def xilinx_ap_types() -> Path:
+    """Return an include directory holding Xilinx's ``ap_int.h`` and ``hls_stream.h``.
+
+    Guarantees: the headers come from the wheel pinned in :data:`AP_TYPES_WHEEL`, fetched with
+    ``pip download --no-deps --require-hashes`` (sha256 checked) and unpacked once into
+    ``build/hls/xilinx_ap_types/``; concurrent callers (pytest-xdist workers, make) serialise on a
+    file lock and only ever see a complete directory (unpacked aside, then renamed into place).
+    Raises ``RuntimeError`` with a one-line reason if the wheel cannot be fetched or is wrong.
+    """
+    name, version, sha = AP_TYPES_WHEEL
+    if (AP_TYPES_DIR / "ap_int.h").is_file():
+        return AP_TYPES_DIR
+    AP_TYPES_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with open(AP_TYPES_DIR.parent / ".xilinx_ap_types.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if (AP_TYPES_DIR / "ap_int.h").is_file():
+                return AP_TYPES_DIR
+            with tempfile.TemporaryDirectory(prefix=".xilinx_ap_types.", dir=AP_TYPES_DIR.parent) as tmp:
+                req = Path(tmp) / "req.txt"
+                req.write_text(f"{name}=={version} --hash=sha256:{sha}\n")
+                cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                       "--require-hashes", "-r", str(req), "-d", str(Path(tmp) / "dl")]
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                wheels = sorted((Path(tmp) / "dl").glob(f"{name}-{version}-*.whl"))
+                if r.returncode != 0 or not wheels:
+                    why = ((r.stderr or r.stdout).strip().splitlines() or ["no wheel downloaded"])[-1]
+                    raise RuntimeError(f"{AP_TYPES_DIR}: cannot fetch {name}=={version} for Xilinx's ap_types: {why}")
+                if hashlib.sha256(wheels[0].read_bytes()).hexdigest() != sha:  # pip checked it too
+                    raise RuntimeError(f"{wheels[0]}: sha256 differs from the pinned {sha}")
+                stage = Path(tmp) / "ap_types"
+                with zipfile.ZipFile(wheels[0]) as z:
+                    for info in z.infolist():
+                        rel = info.filename[len(AP_TYPES_MEMBER):]
+                        if not info.filename.startswith(AP_TYPES_MEMBER) or info.is_dir() or ".." in rel:
+                            continue
+                        dst = stage / rel
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        dst.write_bytes(z.read(info))
+                if not (stage / "ap_int.h").is_file() or not (stage / "hls_stream.h").is_file():
+                    raise RuntimeError(f"{wheels[0]}: no {AP_TYPES_MEMBER}ap_int.h / hls_stream.h inside")
+                shutil.rmtree(AP_TYPES_DIR, ignore_errors=True)  # a stale partial copy (none is ever made)
+                os.replace(stage, AP_TYPES_DIR)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return AP_TYPES_DIR
+
+
+def xilinx_types_flags() -> list[str]:
+    """Extra compiler flags that make :func:`build` use Xilinx's types instead of ``pq_shim.h``."""
+    return ["-w", "-I", str(xilinx_ap_types()), "-I", str(AP_TYPES_EXTRA)]
 
 
 def have_cxx() -> bool:
@@ -179,3 +246,20 @@ def run_model(kernel: Kernel, model, x_int8: np.ndarray) -> np.ndarray:
         else:
             a = y.reshape(n, -1)
     return a
+
+
+def _main(argv: list[str]) -> int:
+    """``ap-types``: print the Xilinx ap_types include directory (fetched once)."""
+    if argv != ["ap-types"]:
+        print("usage: pqhls.py ap-types", file=sys.stderr)
+        return 2
+    try:
+        print(xilinx_ap_types())
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        print(f"pqhls: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

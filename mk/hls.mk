@@ -9,8 +9,8 @@ HLS_VEC      := $(HLS_OUT)/vectors
 HLS_TB       := $(HLS_OUT)/tb_pq_accel
 HLS_CXXFLAGS := -std=c++14 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-label
 HLS_DEPS     := $(wildcard $(HLS_SRC)/*.h) $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp
-# Xilinx's open-source ap_int.h/hls_stream.h as shipped in the hls4ml wheel (throwaway venv, made by bench-hls)
-HLS_AP_TYPES  = $(firstword $(wildcard $(HLS_OUT)/hls4ml_venv/lib/python3*/site-packages/hls4ml/templates/vivado/ap_types))
+# Xilinx's open-source ap_int.h/hls_stream.h: fetched once from the pinned, hash-checked hls4ml wheel
+# into build/hls/xilinx_ap_types by hls/pqhls.py (pip download, nothing installed or vendored)
 HLS_VITIS     = $(firstword $(shell command -v vitis_hls vitis-run 2>/dev/null))
 HLS_STEPS    ?= csynth export
 
@@ -18,10 +18,10 @@ $(HLS_TB): $(HLS_DEPS)
 	@mkdir -p $(@D)
 	g++ $(HLS_CXXFLAGS) -I$(HLS_SRC) -o $@ $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp
 
-hls: $(STAMP) $(HLS_TB) ## HLS kernel: C-sim bench (g++) on synthetic + digits golden vectors; csynth + Verilog export if Vitis exists
+hls: $(STAMP) $(HLS_TB) ## HLS kernel: C-sim bench (g++; shim and Xilinx ap_int.h) on synthetic + digits golden vectors; csynth + Verilog export if Vitis exists
 	$(PY) scripts/gen_hls_vectors.py -o $(HLS_VEC) --digits
 	$(HLS_TB) $(HLS_VEC)/synthetic/index.txt $(HLS_VEC)/index_*.txt
-	@if [ -n "$(HLS_AP_TYPES)" ]; then $(MAKE) --no-print-directory hls-real-types; fi
+	@$(MAKE) --no-print-directory hls-real-types
 	@if [ -z "$(HLS_VITIS)" ]; then \
 	  echo "hls: Vitis HLS not found (no vitis_hls or vitis-run on PATH): C simulation only; csynth/export skipped (see hls/README.md)"; \
 	elif [ "$(notdir $(HLS_VITIS))" = "vitis_hls" ]; then \
@@ -30,12 +30,15 @@ hls: $(STAMP) $(HLS_TB) ## HLS kernel: C-sim bench (g++) on synthetic + digits g
 	  PQ_HLS_STEPS="$(HLS_STEPS)" vitis-run --mode hls --tcl $(HLS_SRC)/run_hls.tcl && echo "hls: Verilog in hls/build/pq_accel/verilog"; \
 	fi
 
-$(HLS_OUT)/tb_pq_accel_xilinx_types: $(HLS_DEPS)
-	@test -n "$(HLS_AP_TYPES)" || { echo "hls-real-types: no hls4ml ap_types under $(HLS_OUT)/hls4ml_venv (run make bench-hls)"; exit 1; }
-	g++ -std=c++14 -O2 -w -I$(HLS_AP_TYPES) -I$(ROOT)/hls/tests/xilinx_ap_types_extra -I$(HLS_SRC) \
-	  -o $@ $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp
+$(HLS_OUT)/tb_pq_accel_xilinx_types: $(STAMP) $(HLS_DEPS) $(ROOT)/hls/pqhls.py
+	@mkdir -p $(@D)
+	@inc=$$($(PY) $(ROOT)/hls/pqhls.py ap-types) || exit 2; \
+	  echo "g++ -std=c++14 -O2 -w -I$$inc -I$(ROOT)/hls/tests/xilinx_ap_types_extra -I$(HLS_SRC) -o $@ ..."; \
+	  g++ -std=c++14 -O2 -w -I$$inc -I$(ROOT)/hls/tests/xilinx_ap_types_extra -I$(HLS_SRC) \
+	    -o $@.tmp $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp && mv -f $@.tmp $@
 
-hls-real-types: $(HLS_OUT)/tb_pq_accel_xilinx_types ## C-sim bench compiled against Xilinx's ap_int.h/hls_stream.h from the hls4ml wheel (after bench-hls)
+hls-real-types: $(HLS_OUT)/tb_pq_accel_xilinx_types ## C-sim bench compiled against Xilinx's ap_int.h/hls_stream.h (pinned hls4ml wheel, fetched once)
+	@test -f $(HLS_VEC)/synthetic/index.txt || $(PY) scripts/gen_hls_vectors.py -o $(HLS_VEC) --digits
 	$(HLS_OUT)/tb_pq_accel_xilinx_types $(HLS_VEC)/synthetic/index.txt $(HLS_VEC)/index_*.txt
 
 bench-hls: $(STAMP) ## HLS C-sim wall time + cycle model on the digits MLP/CNN, beside hls4ml (throwaway venv) -> build/bench/hls.json
