@@ -7,9 +7,10 @@ Flow (protocol: docs/PROTOCOL.md, host side in scripts/pqproto.py):
 
 1. open the port, HELLO: magic, protocol version, buffer sizes and accelerator parameters;
 2. upload ``model.meta.bin`` and every layer file with a progress bar (bytes/s, ETA); a
-   partial upload already on the board (after a disconnect) is resumed from STATUS; the
-   chunk size adapts to the link quality (halved after failed attempts, doubled back after
-   clean runs);
+   partial upload already on the board (after a disconnect) is resumed from STATUS; a fresh
+   upload is windowed (two 4 KB frames in flight, ``--window``) until the first link anomaly,
+   then stop-and-wait, where the chunk size adapts to the link quality (halved after failed
+   attempts, doubled back after clean runs);
 3. LOAD_INPUT (the input quantised to int8 HWC as in docs/FORMAT.md), RUN, READ_OUTPUT;
 4. compare the board's outputs with the golden model (``pyquant.infer_int``, or ``--expected``)
    and print the latency and the per-layer cycle counts the board reports.
@@ -25,6 +26,7 @@ import argparse
 import errno
 import json
 import os
+import struct
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ import numpy as np
 from scripts import pqproto as pq
 
 MIN_CHUNK = 16
+WINDOW = 2 * (pq.MAX_PAYLOAD + 64)  # two full frames in flight cover any round trip
 LOAD_HDR = {pq.Cmd.LOAD_META: 8, pq.Cmd.LOAD_LAYER: 6, pq.Cmd.LOAD_INPUT: 6}
 
 
@@ -452,9 +455,56 @@ def check_fits(model: Model, h: pq.Hello, xq: np.ndarray, port: str) -> None:
         raise DeployError(f"outputs of {xq.shape[0]} samples exceed the board's activation buffer: use --samples")
 
 
+def upload_windowed(client: pq.Client, model: Model, up: Uploader, prog: _Progress, window: int) -> tuple[int, int]:
+    """Fresh upload of meta + layers with several frames in flight (:meth:`pqproto.Link.pipeline`).
+
+    Returns (chunks acknowledged, chunks): all of them only when the board acknowledged every
+    chunk in order with the exact byte count expected (so it holds the whole model, each layer
+    CRC-checked); fewer after the first link anomaly, when the board's state past them is
+    unknown and must be read with STATUS.
+    A non-zero status raises :class:`pqproto.BoardError`; an acknowledgement that does not
+    match the chunk raises :class:`pqproto.ProtoError`.
+    """
+    link = client.link
+    reqs: list[tuple[int, bytes]] = []
+    ends: list[tuple[int, int, str]] = []  # (acknowledged bytes expected, chunk length, what)
+    objs = [(pq.Cmd.LOAD_META, 0, model.meta, "model.meta.bin")]
+    objs += [(pq.Cmd.LOAD_LAYER, i, b, f"layer {i} ({model.names[i]})") for i, b in enumerate(model.blobs)]
+    for cmd, target, data, what in objs:
+        step = up._limit(cmd)
+        for off in range(0, len(data), step):
+            chunk = data[off:off + step]
+            head = (struct.pack("<II", len(data), off) if cmd == pq.Cmd.LOAD_META
+                    else struct.pack("<HI", target, off))
+            reqs.append((cmd, head + chunk))
+            ends.append((off + len(chunk), len(chunk), what))
+
+    def accept(i: int, r: pq.Response) -> None:
+        cmd = reqs[i][0]
+        if r.status != 0:
+            detail = struct.unpack_from("<I", r.body)[0] if len(r.body) >= 4 else 0
+            raise pq.BoardError(cmd, r.status, detail, link.name)
+        end, n, what = ends[i]
+        got = struct.unpack_from("<I", r.body)[0] if len(r.body) >= 4 else -1
+        if got != end:
+            raise pq.ProtoError(f"{link.name}: {what}: board acknowledged {got} bytes after a chunk "
+                                f"ending at {end}; upload out of step")
+        prog.advance(n)
+
+    return link.pipeline(reqs, accept, window=window), len(reqs)
+
+
 def upload_model(client: pq.Client, model: Model, up: Uploader, prog: _Progress, fresh: bool,
-                 log: Callable[[str], None]) -> int:
-    """Upload meta + layers, resuming a partial upload; returns the bytes skipped by resuming."""
+                 log: Callable[[str], None], window: int = 0, ours: bool = False) -> int:
+    """Upload meta + layers, resuming a partial upload; returns the bytes skipped by resuming.
+
+    A fresh upload with ``window`` > 0 first goes windowed (:func:`upload_windowed`); at its
+    first link anomaly it continues stop-and-wait with adaptive chunks from what STATUS says
+    the board holds (the board executes frames in order, so STATUS answers after all of them).
+    ``ours``: the board's content is known to come from this model (then a complete model on
+    the board is not sent again; otherwise a complete model of the same sizes may be another
+    one, so it is uploaded afresh).
+    """
     n = len(model.blobs)
     starts = [0] * (n + 1)
     resumed = 0
@@ -463,6 +513,10 @@ def upload_model(client: pq.Client, model: Model, up: Uploader, prog: _Progress,
         partial_meta = 0 < st.meta_bytes < len(model.meta)
         full_meta = st.meta_bytes == len(model.meta)
         layer_bytes = [client.status(i).layer_bytes for i in range(n)] if full_meta else [0] * n
+        if ours and full_meta and layer_bytes == [len(b) for b in model.blobs] \
+                and st.layers_complete == n and st.state >= 2:
+            prog.advance(model.total_bytes)
+            return model.total_bytes  # all there (only the last answers were lost)
         partial_layers = full_meta and any(b < len(blob) for b, blob in zip(layer_bytes, model.blobs))
         consistent = all(b <= len(blob) for b, blob in zip(layer_bytes, model.blobs))
         if (partial_meta or partial_layers) and consistent:
@@ -473,6 +527,20 @@ def upload_model(client: pq.Client, model: Model, up: Uploader, prog: _Progress,
             log(f"resuming a partial upload: the board already holds {resumed} of {model.total_bytes} bytes")
         else:
             fresh = True
+    if fresh and window > 0:
+        done, total = upload_windowed(client, model, up, prog, window)
+        if done == total:
+            return 0
+        prog.reset()
+        if done == 0:
+            # not even the first LOAD_META (offset 0) is known to have run: the board may still
+            # hold an older model, so nothing it holds can be trusted
+            log("link anomaly at the start of the windowed upload: uploading stop-and-wait")
+            return upload_model(client, model, up, prog, True, log)
+        # the board ran our offset-0 LOAD_META, so all it holds is ours, in order
+        log("link anomaly during the windowed upload: continuing stop-and-wait from the board's STATUS")
+        upload_model(client, model, up, prog, False, log, ours=True)
+        return 0
     # no RESET needed for a fresh upload: LOAD_META at offset 0 makes the board forget the
     # previous model, its layers, input and outputs (docs/PROTOCOL.md, board behaviour)
     prog.advance(resumed)
@@ -549,14 +617,16 @@ def deploy(args: argparse.Namespace, out: Callable[[str], None]) -> Result:
             t = time.monotonic()
             tx0, rx0 = link.stats.tx_wire, link.stats.rx_wire
             try:
-                res.resumed_from = upload_model(client, model, up, prog, args.fresh, note)
+                res.resumed_from = upload_model(client, model, up, prog, args.fresh, note,
+                                                window=getattr(args, "window", WINDOW))
             except pq.BoardError as e:
                 if args.fresh or e.code not in (pq.E_CRC, pq.E_META, pq.E_OFFSET, pq.E_SIZE, pq.E_STATE):
                     raise
                 note(f"board state does not match this model ({e.__class__.__name__}: "
                      f"{pq.ERROR_NAMES.get(e.code)}); resetting and uploading from scratch")
                 prog.reset()
-                res.resumed_from = upload_model(client, model, up, prog, True, note)
+                res.resumed_from = upload_model(client, model, up, prog, True, note,
+                                                window=getattr(args, "window", WINDOW))
             res.timing.upload_s = time.monotonic() - t
             res.upload_wire = link.stats.tx_wire - tx0
             res.upload_rx_wire = link.stats.rx_wire - rx0
@@ -674,6 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds added to each request's wire time before a retry (default 0.5)")
     p.add_argument("--run-timeout", type=float, default=120.0, help="seconds to wait for RUN (default 120)")
     p.add_argument("--chunk", type=int, default=None, help="largest upload chunk in bytes (default: board max)")
+    p.add_argument("--window", type=int, default=WINDOW,
+                   help=f"wire bytes of upload frames in flight before an answer (default {WINDOW}; "
+                   "0 = stop-and-wait only)")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="also print latencies in microseconds for a board timer at this clock (cycles / MHz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -685,6 +758,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.retries < 0 or args.timeout <= 0 or args.baud <= 0:
         print("pyquant-deploy: error: --retries must be >= 0, --timeout and --baud > 0", file=sys.stderr)
+        return 2
+    if args.window < 0:
+        print("pyquant-deploy: error: --window must be >= 0", file=sys.stderr)
         return 2
     if args.chunk is not None and args.chunk < MIN_CHUNK:
         print(f"pyquant-deploy: error: --chunk must be >= {MIN_CHUNK}", file=sys.stderr)

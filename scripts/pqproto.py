@@ -8,7 +8,8 @@ Layers, bottom up:
 * :class:`FrameReader` - turns a byte stream into frames, dropping garbage (resynchronises on
   the next delimiter).
 * :class:`Link` - stop-and-wait requests over a serial-like port: sequence numbers, retries
-  with the *same* seq on timeout / NAK / corrupted answer, timeouts scaled to the wire time.
+  with the *same* seq on timeout / NAK / corrupted answer, timeouts scaled to the wire time;
+  plus :meth:`Link.pipeline`, several upload frames in flight that stops at the first anomaly.
 * :class:`Client` - the eight commands with their payloads packed and responses parsed.
 
 Every failure reaches the caller as a :class:`ProtoError` subclass whose ``str()`` is one
@@ -543,6 +544,79 @@ class Link:
             raise e
         raise LinkTimeout(f"{self.name}: timeout: no valid answer to {name} after {attempts} attempts "
                           f"from {timeout:.2f}s ({naks} NAKs, {bad} corrupted, {touts} silent)")
+
+
+    def pipeline(self, reqs: list[tuple[int, bytes]], accept: Callable[[int, Response], None], *,
+                 window: int = 2 * (MAX_PAYLOAD + 64), resp_max: int = 16) -> int:
+        """Send ``reqs`` (cmd, payload) with several frames in flight (docs/PROTOCOL.md,
+        "Windowed uploads") and return how many *leading* requests were answered in order.
+
+        A new frame is written while the unanswered frames hold fewer than ``window`` wire
+        bytes (at least one frame is always in flight), each with its own seq. The board
+        executes frames in arrival order, so the responses must come back in that order:
+        ``accept(i, response)`` is called for each in-order response (it may raise, e.g.
+        :class:`BoardError`, which propagates). The first anomaly - a NAK, a corrupted
+        frame, a response out of order, or no answer within the wire time of the frames in
+        flight plus ``margin`` - stops the pipeline at once and the count of accepted
+        requests is returned. Nothing is ever retransmitted here: frames after the last
+        accepted one may or may not have been executed, so the caller must ask the board
+        (STATUS, which queues behind them on the line) before going on.
+        """
+        pending: list[tuple[int, int, int]] = []  # (index, seq, wire bytes), oldest first
+        inflight = 0
+        nxt = done = 0
+        last = wrote = time.monotonic()
+        while done < len(reqs):
+            while nxt < len(reqs) and (not pending or inflight < window):
+                cmd, payload = reqs[nxt]
+                seq = self.next_seq()
+                wire = encode_frame(cmd, seq, payload)
+                self.stats.requests += 1
+                self.stats.attempts += 1
+                name = cmd_name(cmd)
+                self.stats.per_cmd_attempts[name] = self.stats.per_cmd_attempts.get(name, 0) + 1
+                self._write(wire)
+                pending.append((nxt, seq, len(wire)))
+                inflight += len(wire)
+                nxt += 1
+                wrote = time.monotonic()  # a blocking write is the line being busy, not silence
+            deadline = max(last, wrote) + self.wire_time(inflight + max_wire_size(resp_max)) + self.margin
+            data = self._read_some(deadline)
+            if not data:
+                if time.monotonic() >= deadline:
+                    self.stats.timeouts += 1
+                    return done
+                continue
+            for item in self.reader.feed(data):
+                if isinstance(item, FrameError):
+                    self.stats.bad_frames += 1
+                    return done
+                self.stats.valid_frames += 1
+                if item.version != PROTO_VERSION:
+                    raise VersionMismatch(
+                        f"{self.name}: protocol version mismatch: board frames are v{item.version}, "
+                        f"host speaks v{PROTO_VERSION}")
+                if item.is_nak:
+                    self.stats.naks += 1
+                    return done
+                i, seq, nbytes = pending[0]
+                cmd, payload = reqs[i]
+                if item.seq != seq or item.cmd != (cmd | RESP) or not item.payload:
+                    # a stale answer from before, or ours came out of order: a frame was lost
+                    self.stats.stale_frames += 1
+                    return done
+                if item.payload[0] == E_VERSION:
+                    raise VersionMismatch(
+                        f"{self.name}: protocol version mismatch: board rejected host protocol "
+                        f"v{PROTO_VERSION} (E_VERSION)")
+                pending.pop(0)
+                inflight -= nbytes
+                last = time.monotonic()
+                self.stats.tx_payload += len(payload)
+                self.stats.rx_payload += len(item.payload)
+                accept(i, Response(item.cmd, item.seq, item.payload[0], item.payload[1:]))
+                done += 1
+        return done
 
 
 def _one_line(e: BaseException) -> str:

@@ -279,7 +279,7 @@ def bench_uart(out_json: Path, model: str = "digits_mlp", bauds: tuple[int, ...]
         "note": "payload_over_wire: model bytes / bytes the host wrote during the upload (LOAD_META/LOAD_LAYER frames: "
                 "headers, COBS, CRCs, delimiters). upload_s = meta + layers measured by the host tool "
                 "through the fault link paced at the baud rate (8N1, both directions); upload_efficiency = "
-                "payload bytes / (upload_s x baud/10), stop-and-wait round trips included",
+                "payload bytes / (upload_s x baud/10), the final answer's round trip included (windowed upload: two frames in flight, docs/PROTOCOL.md)",
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".uart.", suffix=".tmp", dir=out_json.parent)

@@ -158,6 +158,37 @@ def test_disconnect_then_resume(models, tmp_path: Path) -> None:
     assert "resum" in r2.stdout + r2.stderr
 
 
+@pytest.mark.parametrize("window", ["0", "300", str(deploy.WINDOW)])
+def test_window_sizes_give_exact_outputs(models, tmp_path: Path, window: str) -> None:
+    """Stop-and-wait (0), a window smaller than one frame, and the default window (frames in
+    flight: tests/test_pqproto.py checks the window itself) all end with exact outputs."""
+    mdir, xp = models["big"]
+    js = tmp_path / "r.json"
+    with VBoard("cref") as vb:
+        r = run_cli("--port", vb.path, "--model", str(mdir), "--input", str(xp), "--window", window,
+                    "--fresh", "--json", str(js), "--output", str(tmp_path / "y.npy"))
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), infer_int(mdir, np.load(xp)))
+    assert json.loads(js.read_text())["link"]["retries"] == 0
+
+
+def test_windowed_upload_falls_back_after_a_mid_upload_fault(models, tmp_path: Path) -> None:
+    """Clean bytes first (HELLO, the meta and the first chunks go windowed), then byte flips: the
+    windowed upload stops at the first NAK, STATUS tells what the board holds, and the rest
+    goes stop-and-wait from there; the outputs are still exact."""
+    mdir, xp = models["big"]
+    outp = tmp_path / "y.npy"
+    with VBoard("cref", FaultConfig(rate=0.003, kinds=("flip",), direction="h2b", skip_first=9000,
+                                    seed=4)) as vb:
+        r = run_cli("--port", vb.path, "--model", str(mdir), "--input", str(xp), "--output", str(outp),
+                    "--timeout", "0.3")
+        assert vb.link.stats.h2b.flipped > 0
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    assert "continuing stop-and-wait from the board's STATUS" in r.stdout
+    assert "resuming a partial upload" in r.stdout  # what the windowed part delivered is kept
+    assert np.array_equal(np.load(outp), infer_int(mdir, np.load(xp)))
+
+
 def test_fresh_redeploy_of_another_model(models) -> None:
     (m1, x1), (m2, x2) = models["mlp"], models["cnn"]
     with VBoard("cref") as vb:

@@ -195,3 +195,97 @@ def test_link_wrong_magic() -> None:
     with FakeBoard("badmagic") as fb, _open(fb.path) as s:
         with pytest.raises(pq.WrongDevice):
             pq.Client(pq.Link(s, name=fb.path, margin=0.2)).hello()
+
+
+# ---- Link.pipeline (windowed uploads) against an in-process board -------------------------
+
+
+class LoopPort:
+    """A serial-like port with an in-process board: each complete request frame written is
+    answered (OK + u32 index, or whatever ``answer`` returns) when the host next reads.
+    Records the most frames ever written but not yet answered."""
+
+    def __init__(self, answer=None) -> None:
+        self.timeout: float | None = 0.05
+        self.reader = pq.FrameReader(8192)
+        self.queue: list[pq.Frame] = []
+        self.frames: list[pq.Frame] = []
+        self.max_unanswered = 0
+        self.answer = answer or (lambda i, f: pq.encode_frame(f.cmd | pq.RESP, f.seq, b"\0" + struct.pack("<I", i)))
+
+    def write(self, data: bytes) -> int:
+        for f in self.reader.feed(data):
+            assert isinstance(f, pq.Frame)
+            self.queue.append(f)
+            self.frames.append(f)
+        self.max_unanswered = max(self.max_unanswered, len(self.queue))
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        return 0
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.queue:
+            import time
+            time.sleep(self.timeout or 0)
+            return b""
+        f = self.queue.pop(0)
+        return self.answer(len(self.frames) - len(self.queue) - 1, f)
+
+
+def _reqs(n: int, size: int = 4090) -> list[tuple[int, bytes]]:
+    return [(pq.Cmd.LOAD_LAYER, struct.pack("<HI", 0, i * size) + bytes([i + 1]) * size) for i in range(n)]
+
+
+def test_pipeline_keeps_a_window_and_accepts_in_order() -> None:
+    port = LoopPort()
+    link = pq.Link(port, baud=921600, margin=0.2, seq0=100)
+    seen: list[int] = []
+    reqs = _reqs(7)
+    assert link.pipeline(reqs, lambda i, r: seen.append(struct.unpack("<I", r.body)[0]),
+                         window=2 * (4096 + 64)) == 7
+    assert seen == list(range(7))
+    assert [f.payload for f in port.frames] == [p for _, p in reqs]  # each sent once, in order
+    assert len({f.seq for f in port.frames}) == 7
+    assert 2 <= port.max_unanswered <= 3  # several frames in flight, bounded by the window
+    port2 = LoopPort()
+    pq.Link(port2, baud=921600, margin=0.2).pipeline(_reqs(4), lambda i, r: None, window=1)
+    assert port2.max_unanswered == 1  # a tiny window degenerates to stop-and-wait
+
+
+def _answer_with(bad_at: int, kind: str):
+    def answer(i: int, f: pq.Frame) -> bytes:
+        if i != bad_at:
+            return pq.encode_frame(f.cmd | pq.RESP, f.seq, b"\0" + struct.pack("<I", i))
+        if kind == "nak":
+            return pq.encode_frame(pq.NAK, f.seq, b"\x04")
+        if kind == "corrupt":
+            return b"\x05\x11\x22\x33\x44\x00"
+        if kind == "lost":
+            return b""
+        raise AssertionError(kind)
+    return answer
+
+
+@pytest.mark.parametrize("kind", ["nak", "corrupt", "lost"])
+def test_pipeline_stops_at_first_anomaly_without_retransmitting(kind: str) -> None:
+    port = LoopPort(_answer_with(3, kind))
+    link = pq.Link(port, baud=921600, margin=0.05)
+    seen: list[int] = []
+    assert link.pipeline(_reqs(8), lambda i, r: seen.append(i), window=2 * (4096 + 64)) == 3
+    assert seen == [0, 1, 2]
+    payloads = [f.payload for f in port.frames]
+    assert len(payloads) == len(set(payloads)) <= 3 + 3  # nothing resent; only the window ahead
+
+
+def test_pipeline_board_error_propagates() -> None:
+    port = LoopPort(lambda i, f: pq.encode_frame(f.cmd | pq.RESP, f.seq, bytes([pq.E_CRC]) + b"\1\0\0\0"))
+    link = pq.Link(port, baud=921600, margin=0.05)
+
+    def accept(i: int, r: pq.Response) -> None:
+        if r.status:
+            raise pq.BoardError(pq.Cmd.LOAD_LAYER, r.status, 1, "loop")
+
+    with pytest.raises(pq.BoardError, match="E_CRC"):
+        link.pipeline(_reqs(3), accept)
