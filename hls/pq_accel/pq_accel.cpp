@@ -16,6 +16,7 @@ void pq_accel(axis_stream& wgt, axis_stream& act, axis_stream& res, ap_uint<32> 
 #pragma HLS INTERFACE s_axilite port=ncols offset=0x28 bundle=control
 #pragma HLS INTERFACE s_axilite port=flags offset=0x30 bundle=control
 #pragma HLS INTERFACE s_axilite port=return bundle=control
+#pragma HLS INTERFACE ap_ctrl_hs port=return
 
     const int kRowsPerGroup = ROWS_PER_GROUP;  // constants in pragmas: const ints, not expressions
     (void)kRowsPerGroup;  // only pragmas read it

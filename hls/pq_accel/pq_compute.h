@@ -92,11 +92,13 @@ void load_weights(axis_stream& wgt, ap_uint<4> prec, ap_uint<9> rows, ap_uint<11
                   ap_uint<8> wmem[NB][4][SUB_WORDS], acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
                   ap_uint<6> cshift[MAX_ROWS]) {
     ap_uint<10> nconst = ap_uint<10>(rows) * 2;
+    const int kMaxConstWords = 2 * MAX_ROWS;  // constants in pragmas: const ints, not expressions
+    (void)kMaxConstWords;  // only pragmas read it
     PQ_STAT_ENTRY();
 load_consts:
     for (ap_uint<10> i = 0; i < nconst; i++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=2 max=512
+#pragma HLS LOOP_TRIPCOUNT min=2 max=kMaxConstWords
         PQ_STAT_ITER();
         ap_uint<32> w = wgt.read().data;
         ap_uint<9> r = i >> 1;
@@ -115,11 +117,13 @@ load_consts:
     ap_uint<5> bank = 0;  // row % NB
     waddr_t base = 0;     // (row / NB) * rb
     ap_uint<20> pos = 0;  // byte position in the code sequence
+    const int kMaxCodeWords = WMEM_BYTES / 4;  // constants in pragmas: const ints, not expressions
+    (void)kMaxCodeWords;  // only pragmas read it
     PQ_STAT_ENTRY();
 load_codes:
     for (ap_uint<20> i = 0; i < nwords; i++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=WMEM_BYTES/4
+#pragma HLS LOOP_TRIPCOUNT min=1 max=kMaxCodeWords
         PQ_STAT_ITER();
         ap_uint<32> w = wgt.read().data;
         ap_uint<5> bk[4];
@@ -149,12 +153,25 @@ load_codes:
     write_banks:
         for (int b = 0; b < NB; b++) {
 #pragma HLS UNROLL
+        write_subbanks:
             for (int sb = 0; sb < 4; sb++) {
 #pragma HLS UNROLL
+                // Select the (at most one) byte of this word bound for sub-bank [b][sb] first, then
+                // write once: one store per sub-bank per iteration, so a 1-write-port RAM allows II=1
+                // (four guarded stores to the same array would each need a port of their own).
+                bool hit = false;
+                ap_uint<8> val = 0;
+                waddr_t wa = 0;
+            select_byte:
                 for (int j = 0; j < 4; j++) {
 #pragma HLS UNROLL
-                    if (ok[j] && bk[j] == b && ap_uint<2>(ad[j]) == sb) wmem[b][sb][ad[j] >> 2] = ap_uint<8>(w >> (8 * j));
+                    if (ok[j] && bk[j] == b && ap_uint<2>(ad[j]) == sb) {
+                        hit = true;
+                        val = ap_uint<8>(w >> (8 * j));
+                        wa = ad[j] >> 2;
+                    }
                 }
+                if (hit) wmem[b][sb][wa] = val;
             }
         }
         pos += 4;
@@ -166,11 +183,13 @@ load_codes:
 // sub-buffer k % 4 at k / 4.
 inline void load_acts(axis_stream& act, ByteReader& rd, code_t xbuf[4][XSUB_WORDS], ap_uint<11> cols) {
     ap_uint<11> k = 0;
+    const int kMaxActWords = MAX_COLS / 4;  // constants in pragmas: const ints, not expressions
+    (void)kMaxActWords;  // only pragmas read it
     PQ_STAT_ENTRY();
 load_x:
     while (k < cols) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=MAX_COLS/4
+#pragma HLS LOOP_TRIPCOUNT min=1 max=kMaxActWords
         PQ_STAT_ITER();
         if (rd.idx == 0) rd.word = act.read().data;
         ap_uint<3> avail = ap_uint<3>(4) - rd.idx;
