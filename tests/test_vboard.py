@@ -128,3 +128,27 @@ def test_deploy_sim_through_one_percent_faults(tmp_path: Path, capsys) -> None:
         assert rc == 2 and "PASS" not in cap.out
         errs = [ln for ln in cap.err.splitlines() if ln.startswith("pyquant-deploy: error: ")]
         assert len(errs) == 1
+
+
+def test_deploy_sim_exits_non_zero_on_a_corrupted_golden(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`make deploy-sim` (vboard --deploy-sim) with one golden output byte changed: the board's
+    exact outputs no longer match, so no match line is printed and the exit status is 1."""
+    from scripts import vboard
+
+    real_prepare, real_sim = vboard.prepare_example, vboard.deploy_sim
+
+    def corrupted(name: str, out: Path, samples: int) -> tuple[Path, Path]:
+        mdir, gdir = real_prepare(name, out, samples)
+        y = np.load(gdir / "output.npy")
+        y[1, 3] = np.int8(y[1, 3] ^ 0x01)
+        np.save(gdir / "output.npy", y)
+        return mdir, gdir
+
+    monkeypatch.setattr(vboard, "prepare_example", corrupted)
+    monkeypatch.setattr(vboard, "deploy_sim", lambda *a, **k: real_sim(*a, out=tmp_path, **k))
+    rc = vboard.main(["--deploy-sim", "--backend", "cref", "--models", "digits_mlp", "--samples", "4"])
+    cap = capsys.readouterr()
+    assert rc == 1
+    assert "match the golden vectors" not in cap.out
+    assert "FAILED (exit 1)" in cap.err and "differ from the golden vectors in 1 of 4 samples" in cap.err
+    assert json.loads((tmp_path / "digits_mlp-deploy.json").read_text())["match"] is False
