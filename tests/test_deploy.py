@@ -263,3 +263,21 @@ def test_too_many_samples_for_the_board(models, tmp_path: Path) -> None:
     with VBoard("cref") as vb:
         r = run_cli("--port", vb.path, "--model", str(mdir), "--input", str(tmp_path / "x.npy"))
     assert r.returncode == 2 and "at most 512 samples" in one_line_error(r)
+
+
+def test_progress_bar_shows_bytes_rate_and_eta(models) -> None:
+    """Without --no-progress the upload bar (stderr) ends with the full byte count, a rate and
+    an ETA; stdout still carries the PASS line."""
+    import re
+
+    mdir, xp = models["mlp"]
+    total = deploy.load_model(mdir).total_bytes + np.load(xp).size
+    with VBoard("cref") as vb:
+        r = subprocess.run([sys.executable, "-m", "scripts.deploy", "--port", vb.path, "--model", str(mdir),
+                            "--input", str(xp)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env={**os.environ, "COLUMNS": "120"})
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stderr
+    m = re.search(r"([\d.]+)/([\d.]+) (k?B) +[\d.]+ [kM]?B/s ETA \d+:\d\d:\d\d", r.stderr)
+    assert m, r.stderr
+    scale = 1000 if m.group(3) == "kB" else 1
+    assert m.group(1) == m.group(2) and abs(float(m.group(2)) * scale - total) <= 0.05 * scale
