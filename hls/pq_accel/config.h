@@ -31,19 +31,21 @@
 
 // Two lanes on one DSP48E2: A(27) = w_hi * 2^18 + w_lo, B(18) = x, P(48) accumulates.
 // The low lane is recovered from P[17:0] (signed), so its sum must stay in [-2^17, 2^17):
-// depth * 128 * qmax < 2^17 with x = -128.  (DESIGN.md / WP486 bounds)
+// depth * 128 * qmax <= 2^17 - 1 with x = -128. The depths are the RTL's (docs/HARDWARE.md
+// section 5), so both implementations accumulate the same windows; the largest exact ones are
+// INT8 8, INT6 33, INT4 146, INT2 1023 (hls/tests proves the next one up breaks INT8 and INT6).
 #define LANE2_SHIFT 18
 #ifndef DEPTH_INT8
-#define DEPTH_INT8 7          // 7 * 128 * 127 = 113792 < 131072
+#define DEPTH_INT8 8          // 8 * 128 * 127 = 130048 <= 131071
 #endif
 #ifndef DEPTH_INT6
-#define DEPTH_INT6 31         // 31 * 128 * 31 = 123008 < 131072
+#define DEPTH_INT6 32         // 32 * 128 * 31 = 126976
 #endif
 #ifndef DEPTH_INT4
-#define DEPTH_INT4 127        // 127 * 128 * 7 = 113792 < 131072
+#define DEPTH_INT4 128        // 128 * 128 * 7 = 114688
 #endif
 #ifndef DEPTH_INT2_1COL
-#define DEPTH_INT2_1COL 127   // INT2 with a single column: 127 * 128 * 1 = 16256 (same loop as INT4)
+#define DEPTH_INT2_1COL 128   // INT2 with a single column: 128 * 128 * 1 = 16384 (same loop as INT4)
 #endif
 
 // INT2 2x2 outer product on one DSP48E2 (two columns, two rows):

@@ -262,7 +262,7 @@ void compute_2lane(ap_uint<8> wmem[2 * L][4][SUB_WORDS], const code_t xbuf[4][XS
                    ap_uint<9> rows, ap_uint<11> cols, acc_t cbias[MAX_ROWS], ap_uint<16> cmult[MAX_ROWS],
                    ap_uint<6> cshift[MAX_ROWS], bool relu, code_t ybuf[MAX_ROWS]) {
     ap_uint<12> rb = row_bytes(prec, cols);
-    ap_uint<7> depth = prec == 8 ? DEPTH_INT8 : prec == 6 ? DEPTH_INT6 : prec == 4 ? DEPTH_INT4 : DEPTH_INT2_1COL;
+    ap_uint<9> depth = prec == 8 ? DEPTH_INT8 : prec == 6 ? DEPTH_INT6 : prec == 4 ? DEPTH_INT4 : DEPTH_INT2_1COL;
     waddr_t base = 0;
     const int kMaxGroups = MAX_ROWS / (2 * L);  // constants in pragmas: const ints, not expressions
     (void)kMaxGroups;  // only pragmas read it
@@ -283,7 +283,7 @@ row_groups:
 #pragma HLS UNROLL
             p[l] = 0;
         }
-        ap_uint<7> cnt = 0;
+        ap_uint<9> cnt = 0;
         bitpos_t bitpos = 0;
         PQ_STAT_ENTRY();
         PQ_STAT_MAC_ENTRY();
@@ -314,7 +314,7 @@ row_groups:
                     p[l] = pn;
                 }
             }
-            cnt = flush ? ap_uint<7>(0) : ap_uint<7>(cnt + 1);
+            cnt = flush ? ap_uint<9>(0) : ap_uint<9>(cnt + 1);
             bitpos += prec;
         }
     requant_rows:
