@@ -139,9 +139,18 @@ def bench_ours(work: Path) -> dict:
                 "throughput_samples_per_s_batched_at_250MHz": round(MHZ * 1e6 * nb / batched, 1),
             }
     res["models"] = models
-    res["cycle_model"] = ("CALL + [load: (LOOP+8M) + (LOOP+M*row_bytes)] + per column (LOOP+K) + "
-                          "G*(LOOP+K+MAC_DEPTH+2*LANES) + (LOOP+M); INT2 pairs columns (2x2); "
-                          "G=ceil(M/(2*LANES)); see docs/HARDWARE.md 4.x")
+    hdr = (pqhls.SRC / "pq_accel_capi.h").read_text()
+    consts = {n: int(hdr.split(f"#define {n} ")[1].split()[0]) for n in ("PQ_CYC_CALL", "PQ_CYC_LOOP",
+                                                                         "PQ_CYC_MAC_DEPTH")}
+    res["cycle_model"] = {
+        "formula": ("CALL + [!reuse]((LOOP + 2M) + (LOOP + ceil(M*row_bytes/4))) + sum_n(LOOP + "
+                    "ceil(((n*K mod 4) + K)/4)) + (N1 + N2)*G*(LOOP + K + D + 2*LANES) + N*(LOOP + M); "
+                    "G = ceil(M/(2*LANES)), N2 = floor(N/2) INT2 column pairs (else 0), N1 = N - 2*N2"),
+        "CALL": consts["PQ_CYC_CALL"], "LOOP": consts["PQ_CYC_LOOP"], "D": consts["PQ_CYC_MAC_DEPTH"],
+        "source": "pq_accel_cycle_estimate (hls/pq_accel/pq_accel_capi.cpp), docs/HARDWARE.md 4.x; equals the "
+                  "C simulation's loop trip counts (hls/tests); CALL, LOOP and D are assumptions, not csynth numbers",
+        "clock_mhz": MHZ,
+    }
     res["kernel_config"] = {"MAX_ROWS": kernel.max_rows, "MAX_COLS": kernel.max_cols,
                             "WMEM_BYTES": kernel.wmem_bytes, "LANES": kernel.lanes}
     return res

@@ -354,3 +354,23 @@ def test_kernel_source_is_synthesisable_shape() -> None:
         assert re.search(r"ap_int<45> prod = a \* b;", block), loop
     # the shim can only ever be compiled outside synthesis
     assert "#error" in (pqhls.SRC / "pq_shim.h").read_text().split("#endif")[0]
+
+
+def test_bench_hls_json(tmp_path: Path) -> None:
+    """`make bench-hls` (hls4ml left out here: it installs a 350 MB venv) writes the C-sim wall
+    time, the bench's PASS line, bit-exact digits runs and the documented cycle model."""
+    import json
+
+    from scripts import bench_hls
+
+    out = tmp_path / "hls.json"
+    assert bench_hls.main(["-o", str(out), "--no-hls4ml"]) == 0
+    d = json.loads(out.read_text())
+    o = d["pq_accel"]
+    assert o["csim_bench_pass"] and o["csim_bench_summary"].startswith("PASS:") and o["csim_bench_s"] > 0
+    assert set(o["cycle_model"]) >= {"formula", "CALL", "LOOP", "D", "source"}
+    assert len(o["models"]) == 6 and all(m["bit_exact_vs_infer_int"] for m in o["models"].values())
+    mlp = o["models"]["digits_mlp_int8"]
+    assert mlp["accuracy"] > 0.85
+    assert mlp["cycles_per_sample"] == sum(c["cycles_per_sample"] for c in mlp["calls"])
+    assert d["hls4ml"] == {"status": "skipped"} and d["side_by_side_digits_mlp"]["hls4ml"]["status"] == "skipped"
