@@ -374,3 +374,77 @@ def test_bench_hls_json(tmp_path: Path) -> None:
     assert mlp["accuracy"] > 0.85
     assert mlp["cycles_per_sample"] == sum(c["cycles_per_sample"] for c in mlp["calls"])
     assert d["hls4ml"] == {"status": "skipped"} and d["side_by_side_digits_mlp"]["hls4ml"]["status"] == "skipped"
+
+
+TCL_STUB = r"""
+set ::pqlog {}
+foreach cmd {open_project set_top add_files open_solution set_part create_clock csim_design cosim_design export_design} {
+    proc $cmd {args} "lappend ::pqlog \[concat $cmd \$args\]"
+}
+proc csynth_design {args} {
+    lappend ::pqlog csynth_design
+    file mkdir [file join [pwd] pq_accel_prj sol syn verilog]
+    set f [open [file join [pwd] pq_accel_prj sol syn verilog pq_accel.v] w]; puts $f "module pq_accel;"; close $f
+}
+rename exit real_exit
+proc exit {{code 0}} { foreach l $::pqlog { puts "LOG $l" }; real_exit $code }
+set ::argv $pqargs
+source [lindex $::argv0_script 0]
+"""
+
+
+def _run_tcl(tmp_path: Path, args: list[str], env: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    """Run a copy of run_hls.tcl (under tmp_path/hls/pq_accel) with the Vitis commands stubbed."""
+    import os
+    import shutil
+
+    if shutil.which("tclsh") is None:
+        pytest.skip("tclsh not installed")
+    here = tmp_path / "hls" / "pq_accel"
+    here.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pqhls.SRC / "run_hls.tcl", here / "run_hls.tcl")
+    (tmp_path / "build" / "hls" / "vectors" / "synthetic").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "build" / "hls" / "vectors" / "synthetic" / "index.txt").write_text("#\n")
+    (tmp_path / "build" / "hls" / "vectors" / "index_a.txt").write_text("#\n")
+    stub = tmp_path / "stub.tcl"
+    tcl_list = " ".join("{" + a + "}" for a in args)
+    stub.write_text(f"set pqargs [list {tcl_list}]\nset ::argv0_script [list {{{here / 'run_hls.tcl'}}}]\n" + TCL_STUB)
+    e = {k: v for k, v in os.environ.items() if not k.startswith("PQ_HLS_")}
+    e.update(env or {})
+    r = subprocess.run(["tclsh", str(stub)], capture_output=True, text=True, timeout=60, env=e)
+    return r.returncode, r.stdout.splitlines()
+
+
+def test_run_hls_tcl_switches(tmp_path: Path) -> None:
+    """run_hls.tcl (Vitis commands stubbed): default steps csim + csynth on xczu7ev-ffvc1156-2-e at
+    250 MHz with the make-hls vectors; part/clock/steps settable by switch or environment; csynth
+    copies the Verilog to hls/build/pq_accel/verilog; cosim/export add their commands; a bad switch
+    is exit 2."""
+    rc, out = _run_tcl(tmp_path / "a", [])
+    log = [ln[4:] for ln in out if ln.startswith("LOG ")]
+    assert rc == 0, out
+    assert "set_part xczu7ev-ffvc1156-2-e" in log and "create_clock -period 4.0 -name default" in log
+    assert "set_top pq_accel" in log and any(ln.startswith("open_solution") and "vivado" in ln for ln in log)
+    csim = next(ln for ln in log if ln.startswith("csim_design"))
+    assert "synthetic/index.txt" in csim and "index_a.txt" in csim
+    assert "csynth_design" in log and not any(ln.startswith(("cosim_design", "export_design")) for ln in log)
+    assert (tmp_path / "a" / "hls" / "build" / "pq_accel" / "verilog" / "pq_accel.v").is_file()
+
+    rc, out = _run_tcl(tmp_path / "b", ["csynth", "cosim", "export", "part=xcvu9p-flga2104-2L-e", "mhz=300"])
+    log = [ln[4:] for ln in out if ln.startswith("LOG ")]
+    assert rc == 0 and "set_part xcvu9p-flga2104-2L-e" in log, out
+    period = next(ln for ln in log if ln.startswith("create_clock")).split()[2]
+    assert abs(float(period) - 1000 / 300) < 1e-6
+    assert not any(ln.startswith("csim_design") for ln in log)
+    assert [ln.split()[0] for ln in log if ln.split()[0] in ("csynth_design", "cosim_design", "export_design")] == \
+        ["csynth_design", "cosim_design", "export_design"]
+    assert any("ip_catalog" in ln for ln in log if ln.startswith("export_design"))
+
+    rc, out = _run_tcl(tmp_path / "c", [], env={"PQ_HLS_STEPS": "csynth", "PQ_HLS_PART": "xck26-sfvc784-2LV-c",
+                                                "PQ_HLS_MHZ": "200"})
+    log = [ln[4:] for ln in out if ln.startswith("LOG ")]
+    assert rc == 0 and "set_part xck26-sfvc784-2LV-c" in log and "create_clock -period 5.0 -name default" in log
+    assert not any(ln.startswith("csim_design") for ln in log)
+
+    rc, out = _run_tcl(tmp_path / "d", ["bogus"])
+    assert rc == 2 and any("unknown switch 'bogus'" in ln for ln in out)
