@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -37,8 +38,22 @@ from pyquant.packing import pack, row_bytes
 ROOT = Path(__file__).resolve().parents[1]
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 QMAX = {2: 1, 4: 7, 6: 31, 8: 127}
-# Kernel capacities (hls/pq_accel/config.h, docs/HARDWARE.md section 2).
-MAX_ROWS, MAX_COLS, WMEM_BYTES = 256, 1024, 32768
+
+
+def _config_h(names: tuple[str, ...]) -> tuple[int, ...]:
+    """The kernel's capacities as hls/pq_accel/config.h defines them (its one source of sizes)."""
+    text = (ROOT / "hls" / "pq_accel" / "config.h").read_text()
+    vals = []
+    for n in names:
+        m = re.search(rf"^#define {n} (\d+)", text, flags=re.M)
+        if m is None:
+            raise RuntimeError(f"{ROOT / 'hls' / 'pq_accel' / 'config.h'}: no #define {n}")
+        vals.append(int(m.group(1)))
+    return tuple(vals)
+
+
+# Kernel capacities (hls/pq_accel/config.h; docs/HARDWARE.md section 2 documents the same defaults).
+MAX_ROWS, MAX_COLS, WMEM_BYTES = _config_h(("MAX_ROWS", "MAX_COLS", "WMEM_BYTES"))
 
 
 class VectorError(Exception):

@@ -318,6 +318,8 @@ def test_ports_registers_and_capacities_follow_hardware_md(kernel: pqhls.Kernel)
     caps = dict(re.findall(r"`(MAX_ROWS|MAX_COLS|WMEM_BYTES) = (\d+)`", doc))
     assert (kernel.max_rows, kernel.max_cols, kernel.wmem_bytes) == (
         int(caps["MAX_ROWS"]), int(caps["MAX_COLS"]), int(caps["WMEM_BYTES"]))
+    # the vector generator reads the same config.h (one source of sizes)
+    assert (gv.MAX_ROWS, gv.MAX_COLS, gv.WMEM_BYTES) == (kernel.max_rows, kernel.max_cols, kernel.wmem_bytes)
 
 
 def test_kernel_source_is_synthesisable_shape() -> None:
