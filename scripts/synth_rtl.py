@@ -1,6 +1,6 @@
 """Synthesize the RTL accelerator with Yosys (``synth_xilinx -family xcup``) and summarise it.
 
-Usage: ``python -m scripts.synth_rtl [--lanes N] [--out build/synth]``. Writes
+Usage: ``python -m scripts.synth_rtl [--lanes N] [--param NAME=INT ...] [--out build/synth]``. Writes
 ``<out>/summary.json`` = {"family", "lanes", "dsp", "lut", "ff", "bram", "carry", ...} atomically
 and prints it. ``bram`` counts RAMB36 equivalents (a RAMB18 is 0.5). Exit code 2 on bad input,
 1 when Yosys fails.
@@ -70,6 +70,8 @@ def synthesize(lanes: int | None, out: Path, top: str = "pq_accel",
 
     ``lanes`` and ``params`` override the top's parameters (default: the RTL defaults).
     """
+    # absolute: the WASI Yosys sees only the mounted directories, not the caller's cwd
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     srcs = sorted(RTL.glob("*.v"))
     if not srcs:
@@ -122,12 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lanes", type=int, default=None, help="override LANES (default: the RTL default)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "synth")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=INT",
+                    help="override another top-level parameter (e.g. MAX_ROWS=16); repeatable")
     a = ap.parse_args(argv)
     if a.lanes is not None and a.lanes < 2:
         print(f"synth_rtl: --lanes {a.lanes}: must be >= 2", file=sys.stderr)
         return 2
+    params: dict[str, int] = {}
+    for kv in a.param:
+        name, _, val = kv.partition("=")
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name) or not re.fullmatch(r"[0-9]+", val):
+            print(f"synth_rtl: --param {kv!r}: expected NAME=INT (e.g. MAX_ROWS=16)", file=sys.stderr)
+            return 2
+        params[name] = int(val)
     try:
-        s = synthesize(a.lanes, a.out)
+        s = synthesize(a.lanes, a.out, params=params or None)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"synth_rtl: {e}", file=sys.stderr)
         return 1
