@@ -79,6 +79,9 @@ class TB:
         if not enable:
             for s in (self.wgt, self.act, self.res):
                 s.clear_pause_generator()
+                # clearing the generator leaves the last value it set: a paused sink would
+                # hold TREADY low for ever
+                s.pause = False
             return
         r = random.Random(seed)
 
@@ -115,6 +118,9 @@ class TB:
         except SimTimeoutError:
             c = self.dut.u_core
             state = {s: str(getattr(c, s).value) for s in ("st", "rs", "a_full", "claim", "h_busy", "k", "gb")}
+            o = c.u_out
+            state.update({f"out.{s}": str(getattr(o, s).value) for s in ("pend", "last", "cur", "col", "m", "fcnt", "ccnt", "rd_v", "rd_fin")})
+            state["res_TREADY"] = str(self.dut.res_TREADY.value)
             raise AssertionError(f"{name} INT{L['prec']} M={m} K={w.shape[1]} N={n} reuse={reuse}: "
                                  f"no result after {limit} cycles; core {state}") from None
         # wait for ap_done (bit1, clear on read) and ap_idle
