@@ -36,8 +36,11 @@ if os.environ.get("COCOTB_TEST_MODULES"):
             for s in ("outer_i", "clr_i", "valid_i", "first_i", "last_i", "w0_i", "w1_i", "x0_i", "x1_i"):
                 getattr(dut, s).value = 0
 
-        async def run(self, outer: bool, x0, x1, w0, w1, depth: int) -> list[int]:
-            """Feed the K products with windows of ``depth``; return acc0..acc3 (signed)."""
+        async def run(self, outer: bool, x0, x1, w0, w1, depth: int, gaps=None) -> list[int]:
+            """Feed the K products with windows of ``depth``; return acc0..acc3 (signed).
+
+            ``gaps[i]`` idle cycles (valid_i low, operands changed to junk) precede product i.
+            """
             d = self.dut
             await FallingEdge(d.clk_i)
             d.outer_i.value = int(outer)
@@ -46,6 +49,13 @@ if os.environ.get("COCOTB_TEST_MODULES"):
             d.clr_i.value = 0
             k = len(x0)
             for i in range(k):
+                for _ in range(int(gaps[i]) if gaps is not None else 0):
+                    d.valid_i.value = 0
+                    d.first_i.value = 1          # must be ignored while valid_i is low
+                    d.last_i.value = 1
+                    for s in ("x0_i", "x1_i", "w0_i", "w1_i"):
+                        getattr(d, s).value = 0x80
+                    await FallingEdge(d.clk_i)
                 d.valid_i.value = 1
                 d.first_i.value = int(i % depth == 0)
                 d.last_i.value = int(i % depth == depth - 1 or i == k - 1)
@@ -111,6 +121,10 @@ if os.environ.get("COCOTB_TEST_MODULES"):
                     depth = 1 if outer else DEPTH[prec]
                     got = await tb.run(outer, x0, x1, w0, w1, depth)
                     assert got == expect(outer, x0, x1, w0, w1), (prec, outer, k)
+                    # the same with random idle cycles inside and between windows
+                    gaps = rng.integers(0, 3, size=k) * (rng.random(k) < 0.3)
+                    got = await tb.run(outer, x0, x1, w0, w1, depth, gaps)
+                    assert got == expect(outer, x0, x1, w0, w1), (prec, outer, k, "gaps")
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
