@@ -48,7 +48,7 @@ def test_verilated_build_is_cached() -> None:
     b1 = build_firmware("verilated")
     t = time.monotonic()
     b2 = build_firmware("verilated")
-    assert b1 == b2 and b2.exists() and time.monotonic() - t < 10
+    assert b1 == b2 and b2.exists() and time.monotonic() - t < 30  # no rebuild (that takes minutes)
     assert any((ROOT / "build" / "verilated").glob("pq_accel-*/.complete"))
 
 
