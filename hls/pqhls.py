@@ -10,7 +10,9 @@
   the unchanged kernel source can also be C-simulated against the real arbitrary-precision types.
 
 Command line: ``python hls/pqhls.py ap-types`` prints that include directory (fetching it once);
-errors are one line on stderr and exit status 2.
+``python hls/pqhls.py build lib|tb|tb-xilinx`` builds through the same cache as the tests (so
+``make hls`` and ``make test`` compile each artefact once) and prints its path. Errors are one
+line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -249,12 +251,19 @@ def run_model(kernel: Kernel, model, x_int8: np.ndarray) -> np.ndarray:
 
 
 def _main(argv: list[str]) -> int:
-    """``ap-types``: print the Xilinx ap_types include directory (fetched once)."""
-    if argv != ["ap-types"]:
-        print("usage: pqhls.py ap-types", file=sys.stderr)
+    """``ap-types``: print the Xilinx ap_types include directory (fetched once).
+    ``build lib|tb|tb-xilinx``: build through the shared cache, print the artefact path."""
+    usage = "usage: pqhls.py ap-types | build lib|tb|tb-xilinx"
+    if argv not in (["ap-types"], ["build", "lib"], ["build", "tb"], ["build", "tb-xilinx"]):
+        print(usage, file=sys.stderr)
         return 2
     try:
-        print(xilinx_ap_types())
+        if argv[0] == "ap-types":
+            print(xilinx_ap_types())
+        elif argv[1] == "tb-xilinx":
+            print(build("tb", extra=xilinx_types_flags()))
+        else:
+            print(build(argv[1]))
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         print(f"pqhls: error: {e}", file=sys.stderr)
         return 2

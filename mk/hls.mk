@@ -1,26 +1,22 @@
 # mk/hls.mk - Vitis HLS kernel (hls/pq_accel): C-sim with g++ always; csynth + Verilog export
 # where Vitis HLS is installed. Builds go to build/hls/ (C-sim) and hls/build/ (Vitis).
+# The C-sim binaries are built by hls/pqhls.py into the cache the pytest tests share
+# (build/hls/cache, keyed by sources + flags, lock-protected) and copied to build/hls/.
+# Xilinx's open-source ap_int.h/hls_stream.h: fetched once from the pinned, hash-checked hls4ml wheel
+# into build/hls/xilinx_ap_types by hls/pqhls.py (pip download, nothing installed or vendored).
 BENCH_TARGETS += bench-hls
 .PHONY: hls hls-real-types bench-hls
 
 HLS_SRC      := $(ROOT)/hls/pq_accel
 HLS_OUT      := $(ROOT)/build/hls
 HLS_VEC      := $(HLS_OUT)/vectors
-HLS_TB       := $(HLS_OUT)/tb_pq_accel
-HLS_CXXFLAGS := -std=c++14 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-label
-HLS_DEPS     := $(wildcard $(HLS_SRC)/*.h) $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp
-# Xilinx's open-source ap_int.h/hls_stream.h: fetched once from the pinned, hash-checked hls4ml wheel
-# into build/hls/xilinx_ap_types by hls/pqhls.py (pip download, nothing installed or vendored)
 HLS_VITIS     = $(firstword $(shell command -v vitis_hls vitis-run 2>/dev/null))
 HLS_STEPS    ?= csynth export
 
-$(HLS_TB): $(HLS_DEPS)
-	@mkdir -p $(@D)
-	g++ $(HLS_CXXFLAGS) -I$(HLS_SRC) -o $@ $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp
-
-hls: $(STAMP) $(HLS_TB) ## HLS kernel: C-sim bench (g++; shim and Xilinx ap_int.h) on synthetic + digits golden vectors; csynth + Verilog export if Vitis exists
+hls: $(STAMP) ## HLS kernel: C-sim bench (g++; shim and Xilinx ap_int.h) on synthetic + digits golden vectors; csynth + Verilog export if Vitis exists
 	$(PY) scripts/gen_hls_vectors.py -o $(HLS_VEC) --digits
-	$(HLS_TB) $(HLS_VEC)/synthetic/index.txt $(HLS_VEC)/index_*.txt
+	@tb=$$($(PY) $(ROOT)/hls/pqhls.py build tb) || exit 2; cp -f $$tb $(HLS_OUT)/tb_pq_accel
+	$(HLS_OUT)/tb_pq_accel $(HLS_VEC)/synthetic/index.txt $(HLS_VEC)/index_*.txt
 	@$(MAKE) --no-print-directory hls-real-types
 	@if [ -z "$(HLS_VITIS)" ]; then \
 	  echo "hls: Vitis HLS not found (no vitis_hls or vitis-run on PATH): C simulation only; csynth/export skipped (see hls/README.md)"; \
@@ -30,15 +26,9 @@ hls: $(STAMP) $(HLS_TB) ## HLS kernel: C-sim bench (g++; shim and Xilinx ap_int.
 	  PQ_HLS_STEPS="$(HLS_STEPS)" vitis-run --mode hls --tcl $(HLS_SRC)/run_hls.tcl && echo "hls: Verilog in hls/build/pq_accel/verilog"; \
 	fi
 
-$(HLS_OUT)/tb_pq_accel_xilinx_types: $(STAMP) $(HLS_DEPS) $(ROOT)/hls/pqhls.py
-	@mkdir -p $(@D)
-	@inc=$$($(PY) $(ROOT)/hls/pqhls.py ap-types) || exit 2; \
-	  echo "g++ -std=c++14 -O2 -w -I$$inc -I$(ROOT)/hls/tests/xilinx_ap_types_extra -I$(HLS_SRC) -o $@ ..."; \
-	  g++ -std=c++14 -O2 -w -I$$inc -I$(ROOT)/hls/tests/xilinx_ap_types_extra -I$(HLS_SRC) \
-	    -o $@.tmp $(HLS_SRC)/pq_accel.cpp $(HLS_SRC)/tb_pq_accel.cpp && mv -f $@.tmp $@
-
-hls-real-types: $(HLS_OUT)/tb_pq_accel_xilinx_types ## C-sim bench compiled against Xilinx's ap_int.h/hls_stream.h (pinned hls4ml wheel, fetched once)
+hls-real-types: $(STAMP) ## C-sim bench compiled against Xilinx's ap_int.h/hls_stream.h (pinned hls4ml wheel, fetched once)
 	@test -f $(HLS_VEC)/synthetic/index.txt || $(PY) scripts/gen_hls_vectors.py -o $(HLS_VEC) --digits
+	@tb=$$($(PY) $(ROOT)/hls/pqhls.py build tb-xilinx) || exit 2; cp -f $$tb $(HLS_OUT)/tb_pq_accel_xilinx_types
 	$(HLS_OUT)/tb_pq_accel_xilinx_types $(HLS_VEC)/synthetic/index.txt $(HLS_VEC)/index_*.txt
 
 bench-hls: $(STAMP) ## HLS C-sim wall time + cycle model on the digits MLP/CNN, beside hls4ml (throwaway venv) -> build/bench/hls.json

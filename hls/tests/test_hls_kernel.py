@@ -266,7 +266,9 @@ def test_same_source_bit_exact_with_xilinx_ap_types(tmp_path: Path) -> None:
 
 def test_pqhls_cli_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert pqhls._main(["bogus"]) == 2
-    assert capsys.readouterr().err.strip() == "usage: pqhls.py ap-types"
+    assert capsys.readouterr().err.strip() == "usage: pqhls.py ap-types | build lib|tb|tb-xilinx"
+    assert pqhls._main(["build", "tb"]) == 0
+    assert capsys.readouterr().out.strip() == str(pqhls.build("tb"))
 
 
 @pytest.mark.parametrize("lanes", [2, 3])
@@ -450,3 +452,36 @@ def test_run_hls_tcl_switches(tmp_path: Path) -> None:
 
     rc, out = _run_tcl(tmp_path / "d", ["bogus"])
     assert rc == 2 and any("unknown switch 'bogus'" in ln for ln in out)
+
+
+def test_make_hls_reports_csim_then_vitis(tmp_path: Path) -> None:
+    """`make hls`: C-sim PASS lines (shim, then Xilinx's ap_int.h) and, without Vitis, one last line
+    saying so; with a `vitis_hls` on PATH (a stand-in that logs its arguments) it runs run_hls.tcl
+    with csynth + export instead."""
+    import os
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    root = gv.ROOT
+    stamp = str(root / ".venv" / ".stamp")  # never re-run setup from a test
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    path = ":".join(p for p in env.get("PATH", "").split(":")
+                    if not (Path(p) / "vitis_hls").exists() and not (Path(p) / "vitis-run").exists())
+    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls"], cwd=root, capture_output=True,
+                       text=True, timeout=600, env={**env, "PATH": path})
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0, (r.stdout + r.stderr)[-1500:]
+    passes = [ln for ln in lines if ln.startswith(("PASS:", "FAIL:"))]
+    assert len(passes) == 2 and all(ln.startswith("PASS:") and " 0 mismatches, 0 errors" in ln for ln in passes)
+    assert "(pq_shim.h)" in passes[0] and "(Xilinx ap_int.h)" in passes[1]
+    assert lines[-1].startswith("hls: Vitis HLS not found") and sum("Vitis HLS not found" in ln for ln in lines) == 1
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "vitis_hls").write_text('#!/bin/sh\necho "FAKE vitis_hls $*"\n')
+    (fake / "vitis_hls").chmod(0o755)
+    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls"], cwd=root, capture_output=True,
+                       text=True, timeout=600, env={**env, "PATH": f"{fake}:{path}"})
+    assert r.returncode == 0, (r.stdout + r.stderr)[-1500:]
+    assert f"FAKE vitis_hls -f {root}/hls/pq_accel/run_hls.tcl -tclargs csynth export" in r.stdout
+    assert "Vitis HLS not found" not in r.stdout and "hls: Verilog in hls/build/pq_accel/verilog" in r.stdout
