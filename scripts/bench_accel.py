@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         dsp = int(syn["dsp"])
         if dsp <= 0:
             raise ValueError("dsp must be > 0")
+        if syn.get("lanes") != LANES or syn.get("params"):
+            raise ValueError(f"it is for lanes {syn.get('lanes')} with parameters "
+                             f"{syn.get('params') or 'default'}, the bench runs LANES {LANES} with defaults")
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"bench_accel: {a.synth}: not a usable synthesis summary ({e}); run `make synth`",
               file=sys.stderr)
