@@ -95,7 +95,11 @@ bool run_call(const std::string& where, const std::string& name, uint32_t prec, 
             size_t idx = 4 * i + j;
             uint8_t got = uint8_t(d >> (8 * j));
             if (idx >= y.size()) {
-                if (got != 0) ok = false;
+                if (got != 0) {
+                    std::printf("ERROR %s: %s: padding byte %zu of the last word is %d, not 0\n", where.c_str(),
+                                name.c_str(), j, int(got));
+                    ok = false;
+                }
                 continue;
             }
             if (got != y[idx]) {
