@@ -468,7 +468,8 @@ def test_make_hls_reports_csim_then_vitis(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     path = ":".join(p for p in env.get("PATH", "").split(":")
                     if not (Path(p) / "vitis_hls").exists() and not (Path(p) / "vitis-run").exists())
-    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls"], cwd=root, capture_output=True,
+    out = f"HLS_OUT={tmp_path / 'out'}"  # vectors and binaries per test, not the shared build/hls
+    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls", out], cwd=root, capture_output=True,
                        text=True, timeout=600, env={**env, "PATH": path})
     lines = r.stdout.strip().splitlines()
     assert r.returncode == 0, (r.stdout + r.stderr)[-1500:]
@@ -476,11 +477,13 @@ def test_make_hls_reports_csim_then_vitis(tmp_path: Path) -> None:
     assert len(passes) == 2 and all(ln.startswith("PASS:") and " 0 mismatches, 0 errors" in ln for ln in passes)
     assert "(pq_shim.h)" in passes[0] and "(Xilinx ap_int.h)" in passes[1]
     assert lines[-1].startswith("hls: Vitis HLS not found") and sum("Vitis HLS not found" in ln for ln in lines) == 1
+    assert (tmp_path / "out" / "vectors" / "synthetic" / "index.txt").is_file()
+    assert len(list((tmp_path / "out" / "vectors").glob("index_*.txt"))) == 2 * len(gv.DIGITS_VARIANTS)
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "vitis_hls").write_text('#!/bin/sh\necho "FAKE vitis_hls $*"\n')
     (fake / "vitis_hls").chmod(0o755)
-    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls"], cwd=root, capture_output=True,
+    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "hls", out], cwd=root, capture_output=True,
                        text=True, timeout=600, env={**env, "PATH": f"{fake}:{path}"})
     assert r.returncode == 0, (r.stdout + r.stderr)[-1500:]
     assert f"FAKE vitis_hls -f {root}/hls/pq_accel/run_hls.tcl -tclargs csynth export" in r.stdout
