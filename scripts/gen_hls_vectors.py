@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import io
 import json
 import os
@@ -294,13 +295,16 @@ def main(argv: list[str] | None = None) -> int:
             label = "_".join(g.absolute().relative_to(tmp.absolute()).parts) if inside else g.name
             lines[0] = f"# pyquant golden {out / g.relative_to(tmp) if inside else g}"
             (tmp / f"index_{label}.txt").write_text("\n".join(lines) + "\n")
-        if out.exists():
-            old = tmp.with_name(tmp.name + ".old")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        # swap in under a lock: two concurrent runs on one DIR must not interleave their renames
+        with open(out.absolute().parent / f".{out.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if out.exists():
+                old = tmp.with_name(tmp.name + ".old")
+                os.rename(out, old)
+                os.rename(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, out)
     except (VectorError, ValueError, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"gen_hls_vectors: error: {e}", file=sys.stderr)
