@@ -11,6 +11,7 @@ command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)
 # libFuzzer + sanitizer runtimes for the firmware fuzz targets
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev)
 # headless Chromium renders the HTML report in a test
