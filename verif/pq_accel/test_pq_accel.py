@@ -64,7 +64,9 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
         nb = 2 * LANES
         for prec, k in ((8, 17), (6, 65), (4, 257), (2, 259), (2, 3)):
             qm = (1 << (prec - 1)) - 1
-            for xs, ws in ((-128, -qm), (-128, qm), (127, qm), (127, -qm)):
+            for si, (xs, ws) in enumerate(((-128, -qm), (-128, qm), (127, qm), (127, -qm))):
+                # idle cycles on wgt/act and backpressure on res for half of the sign cases
+                tb.set_backpressure(si % 2 == 1, seed=SEED + 20 + si)
                 m = nb + 1
                 n = 3 if prec == 2 else 1
                 w = np.full((m, k), ws)
@@ -79,6 +81,30 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
                 L = dict(x=x, w=w, bias=bias, mult=mult, shift=shift, prec=prec, relu=False)
                 await tb.run_layer(L, name=f"worst{prec}")
         tb.save_cycles("worst")
+
+    @cocotb.test(timeout_time=100, timeout_unit="ms")
+    async def cycle_model(dut):
+        """Measured cycles per call (first argument write to ap_done read, no stalls) match the
+        cycle model of docs/HARDWARE.md section 6 (scripts.bench_accel.model_cycles): never
+        below it, and at most 1 % + 40 cycles above (the AXI-Lite writes and ap_done polling)."""
+        from scripts.bench_accel import model_cycles
+        tb = TB(dut)
+        await tb.reset()
+        rng = np.random.default_rng(SEED + 12)
+        nb = 2 * LANES
+        report = []
+        for prec in (8, 6, 4, 2):
+            for m, k, n in ((3 * nb + 1, 96, 3), (nb, 200, 4), (2 * nb, 64, 5)):
+                L = random_layer(rng, prec, m, k, n)
+                for reuse in (False, True):
+                    await tb.run_layer(L, reuse=reuse, name="model")
+                    got = tb.cycles[-1]["cycles"]
+                    mod = model_cycles(prec, m, k, n, lanes=LANES, reuse=reuse)
+                    report.append((prec, m, k, n, reuse, got, mod))
+        tb.save_cycles("model")
+        bad = [r for r in report if not 0 <= r[5] - r[6] <= 40 + r[6] // 100]
+        dut._log.info("cycles vs model (prec, M, K, N, reuse, measured, model): %s", report)
+        assert not bad, f"measured cycles not within [model, model + 1 % + 40]: {bad}"
 
     @cocotb.test(timeout_time=200, timeout_unit="ms")
     async def capacity(dut):
@@ -145,7 +171,10 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
         await tb.reset()
         rng = np.random.default_rng(SEED + 7)
         # cut points inside the constant/weight load, the compute and the output phases
-        for prec, cut in ((8, 8), (8, 30), (4, 150), (2, 120), (6, 230)):
+        cuts = ((8, 8), (8, 30), (4, 150), (2, 120), (6, 230), (8, 60), (2, 200), (4, 260))
+        for i, (prec, cut) in enumerate(cuts):
+            # the last three cuts with idle input cycles and result backpressure (before and after)
+            tb.set_backpressure(i >= 5, seed=SEED + 30 + i)
             L = random_layer(rng, prec, 2 * LANES + 2, 24, 4)
             await tb.start_layer(L)
             await ClockCycles(dut.ap_clk, cut)
@@ -210,15 +239,8 @@ def _sims() -> list[str]:
     return requested_sims()
 
 
-_NO_DIGITS = ["directed", "control_regs", "random_layers", "worst_case", "reset_mid_layer"]
-CASES = [
-    # (simulator, lanes, testcases): heavier sweeps and the whole models only under Verilator
-    ("icarus", 2, _NO_DIGITS),
-    ("icarus", 8, ["directed", "control_regs"]),
-    ("verilator", 2, None),
-    ("verilator", 8, None),
-    ("verilator", 3, ["random_layers", "worst_case", "capacity"]),
-]
+_NO_DIGITS = ["directed", "control_regs", "random_layers", "worst_case", "reset_mid_layer",
+              "cycle_model"]
 
 
 # digits example variants: (name, model, convert options); widths forced so every one is used
@@ -229,19 +251,32 @@ DIGITS = [
     ("cnn_int2", "cnn", ["--bits", "2", "--snr-min", "0", "--in-range-min", "0"]),
 ]
 N_IMAGES = 6
+# Icarus is ~10x slower: the same four models on 2 real images
+DIGITS_SMALL = (DIGITS, 2)
+
+CASES = [
+    # (simulator, lanes, testcases, digits (variants, images) or None):
+    # heavier sweeps and the full whole-model set only under Verilator
+    ("icarus", 2, _NO_DIGITS, None),
+    ("icarus", 3, ["random_layers", "worst_case", "cycle_model"], None),
+    ("icarus", 8, ["directed", "control_regs", "digits_models"], DIGITS_SMALL),
+    ("verilator", 2, None, (DIGITS, N_IMAGES)),
+    ("verilator", 8, None, (DIGITS, N_IMAGES)),
+    ("verilator", 3, ["random_layers", "worst_case", "capacity", "cycle_model"], None),
+]
 
 
-def _digits_models(root: Path) -> str:
+def _digits_models(root: Path, variants: list = DIGITS, n_images: int = N_IMAGES) -> str:
     """Convert the digits examples and write `pyquant golden` vectors; return PQ_MODELS JSON."""
     import json
 
     from pyquant.cli import main as pyquant_main
     ex = Path(__file__).resolve().parents[2] / "examples"
-    x = np.load(ex / "digits_test.npz")["X"][:N_IMAGES]
+    x = np.load(ex / "digits_test.npz")["X"][:n_images]
     xp = root / "x.npy"
     np.save(xp, x)
     out = []
-    for name, model, opts in DIGITS:
+    for name, model, opts in variants:
         d, v = root / name, root / f"{name}_vec"
         assert pyquant_main(["convert", str(ex / f"digits_{model}.onnx"), "--calib",
                              str(ex / "digits_calib.npy"), "-o", str(d), "-q"] + opts) == 0
@@ -250,16 +285,18 @@ def _digits_models(root: Path) -> str:
     return json.dumps(out)
 
 
-@pytest.mark.parametrize("sim,lanes,cases", CASES,
+@pytest.mark.parametrize("sim,lanes,cases,digits", CASES,
                          ids=[f"{c[0]}-L{c[1]}-{'all' if c[2] is None else len(c[2])}" for c in CASES])
-def test_pq_accel(sim: str, lanes: int, cases: list[str] | None, tmp_path: Path) -> None:
+def test_pq_accel(sim: str, lanes: int, cases: list[str] | None, digits: tuple | None,
+                  tmp_path: Path) -> None:
     """Build pq_accel with LANES=lanes and run the cocotb benches on ``sim``."""
     from simrun import run_bench
     if sim not in _sims():
         pytest.skip(f"{sim} not requested or not installed")
     env = {"PQ_LANES": str(lanes), "PQ_MAX_ROWS": "64", "PQ_MAX_COLS": "512", "PQ_WMEM": "4096"}
     if cases is None or "digits_models" in cases:
-        env["PQ_MODELS"] = _digits_models(tmp_path)
+        assert digits is not None, "a case running digits_models names its models"
+        env["PQ_MODELS"] = _digits_models(tmp_path, *digits)
     run_bench(sim, "pq_accel", "test_pq_accel", Path(__file__).parent,
               {"LANES": lanes, "MAX_ROWS": 64, "MAX_COLS": 512, "WMEM_BYTES": 4096},
               testcase=cases, extra_env=env, tag=f"L{lanes}")
