@@ -5,8 +5,13 @@
 #   make bench-accel                            cycles per layer at each precision -> build/bench/accel.json
 .PHONY: sim lint-rtl synth bench-accel
 
-sim: $(STAMP) ## cocotb benches of rtl/ (SIM=icarus|verilator, default both; WAVES=1 dumps waveforms)
+sim: $(STAMP) ## cocotb benches of rtl/ (SIM=icarus|verilator, default both; WAVES=1 dumps waveforms; RTL=hls: top benches on the Vitis export)
+ifeq ($(RTL),hls)
+	@ls hls/build/pq_accel/verilog/*.v >/dev/null 2>&1 || { echo "make sim RTL=hls: error: hls/build/pq_accel/verilog has no Vitis HLS export (run 'make hls' where vitis_hls is installed)" >&2; exit 2; }
+	RTL=hls SIM=$(SIM) WAVES=$(WAVES) $(PY) -m pytest -q -n auto verif/pq_accel
+else
 	SIM=$(SIM) WAVES=$(WAVES) $(PY) -m pytest -q -n auto verif
+endif
 
 lint-rtl: $(STAMP) ## Verilator lint (-Wall) of rtl/ with the top pq_accel
 	$(PY) -c "import sys; sys.path.insert(0, 'verif'); import simrun, subprocess; d = simrun.verilator_bin_dir(); \

