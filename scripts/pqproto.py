@@ -454,6 +454,25 @@ class Link:
         self.reader = FrameReader(self.reader.max_payload)
         return got
 
+    def _count_attempt(self, name: str) -> None:
+        """Count one transmission of a request named ``name``."""
+        self.stats.attempts += 1
+        self.stats.per_cmd_attempts[name] = self.stats.per_cmd_attempts.get(name, 0) + 1
+
+    def _check_frame_version(self, frame: Frame) -> None:
+        """Raise :class:`VersionMismatch` for a valid frame of another protocol version."""
+        if frame.version != PROTO_VERSION:
+            raise VersionMismatch(
+                f"{self.name}: protocol version mismatch: board frames are v{frame.version}, "
+                f"host speaks v{PROTO_VERSION}")
+
+    def _check_status_version(self, status: int) -> None:
+        """Raise :class:`VersionMismatch` when the board answered E_VERSION."""
+        if status == E_VERSION:
+            raise VersionMismatch(
+                f"{self.name}: protocol version mismatch: board rejected host protocol "
+                f"v{PROTO_VERSION} (E_VERSION)")
+
     def request(self, cmd: int, payload: bytes = b"", *, timeout: float | None = None,
                 retries: int | None = None, resp_max: int = 64, backoff: float = 1.5,
                 max_timeout: float = 5.0) -> Response:
@@ -476,8 +495,7 @@ class Link:
         last_nak_reason = None
         rx_before = self.rx_any
         for attempt in range(retries + 1):
-            self.stats.attempts += 1
-            self.stats.per_cmd_attempts[name] = self.stats.per_cmd_attempts.get(name, 0) + 1
+            self._count_attempt(name)
             if attempt:
                 self.stats.retries += 1
             self._write(wire)
@@ -495,10 +513,7 @@ class Link:
                         outcome = outcome or "bad"
                         continue
                     self.stats.valid_frames += 1
-                    if item.version != PROTO_VERSION:
-                        raise VersionMismatch(
-                            f"{self.name}: protocol version mismatch: board frames are v{item.version}, "
-                            f"host speaks v{PROTO_VERSION}")
+                    self._check_frame_version(item)
                     if item.is_nak:
                         # stop-and-wait: a NAK (whatever seq it could read, the seq field may
                         # itself be corrupted) is about our request or garbage before it; a
@@ -515,10 +530,7 @@ class Link:
                         outcome = outcome or "bad"
                         continue
                     status = item.payload[0]
-                    if status == E_VERSION:
-                        raise VersionMismatch(
-                            f"{self.name}: protocol version mismatch: board rejected host protocol "
-                            f"v{PROTO_VERSION} (E_VERSION)")
+                    self._check_status_version(status)
                     self.stats.tx_payload += len(payload)
                     self.stats.rx_payload += len(item.payload)
                     return Response(item.cmd, item.seq, status, item.payload[1:])
@@ -572,9 +584,7 @@ class Link:
                 seq = self.next_seq()
                 wire = encode_frame(cmd, seq, payload)
                 self.stats.requests += 1
-                self.stats.attempts += 1
-                name = cmd_name(cmd)
-                self.stats.per_cmd_attempts[name] = self.stats.per_cmd_attempts.get(name, 0) + 1
+                self._count_attempt(cmd_name(cmd))
                 self._write(wire)
                 pending.append((nxt, seq, len(wire)))
                 inflight += len(wire)
@@ -592,10 +602,7 @@ class Link:
                     self.stats.bad_frames += 1
                     return done
                 self.stats.valid_frames += 1
-                if item.version != PROTO_VERSION:
-                    raise VersionMismatch(
-                        f"{self.name}: protocol version mismatch: board frames are v{item.version}, "
-                        f"host speaks v{PROTO_VERSION}")
+                self._check_frame_version(item)
                 if item.is_nak:
                     self.stats.naks += 1
                     return done
@@ -605,10 +612,7 @@ class Link:
                     # a stale answer from before, or ours came out of order: a frame was lost
                     self.stats.stale_frames += 1
                     return done
-                if item.payload[0] == E_VERSION:
-                    raise VersionMismatch(
-                        f"{self.name}: protocol version mismatch: board rejected host protocol "
-                        f"v{PROTO_VERSION} (E_VERSION)")
+                self._check_status_version(item.payload[0])
                 pending.pop(0)
                 inflight -= nbytes
                 last = time.monotonic()
