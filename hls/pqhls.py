@@ -225,7 +225,7 @@ def run_model(kernel: Kernel, model, x_int8: np.ndarray) -> np.ndarray:
 
     Raises ``ValueError`` if a layer exceeds the kernel's capacity (this helper does not tile).
     """
-    from pyquant.infer import check_executable, im2col_hwc, load_int_model, pool_int
+    from pyquant.infer import call_input, call_output, check_executable, load_int_model
 
     info, layers = load_int_model(model)
     check_executable(layers, info.get("_where", "model"))
@@ -236,17 +236,9 @@ def run_model(kernel: Kernel, model, x_int8: np.ndarray) -> np.ndarray:
         m, k = ly.codes.shape
         if m > kernel.max_rows or k > kernel.max_cols:
             raise ValueError(f"layer {ly.name}: {m}x{k} exceeds the kernel capacity")
-        if ly.kind == "conv":
-            g = ly.geom
-            xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g).reshape(-1, k)
-        else:
-            xm = a.reshape(n, -1)
+        xm = call_input(ly, a)
         y = kernel.layer(xm, ly.codes, ly.bias_int, ly.mult, ly.shift, bool(ly.relu), int(ly.bits))
-        if ly.kind == "conv":
-            g = ly.geom
-            a = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k, ly.pool_stride).reshape(n, -1)
-        else:
-            a = y.reshape(n, -1)
+        a = call_output(ly, y, n)
     return a
 
 

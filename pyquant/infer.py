@@ -109,6 +109,26 @@ def pool_int(y: np.ndarray, kind: str, k: int, s: int) -> np.ndarray:
     raise ValueError(f"unknown pool {kind!r}")
 
 
+def call_input(ly, a: np.ndarray) -> np.ndarray:
+    """The accelerator call's ``X[N·P, K]`` for executable layer ``ly`` from the activations
+    ``a[N, in_size]`` (HWC per sample): im2col for conv (``P = out_h·out_w``), as is for dense."""
+    n = a.shape[0]
+    if ly.kind == "conv":
+        g = ly.geom
+        xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g)
+        return xm.reshape(-1, xm.shape[-1])
+    return a.reshape(n, -1)
+
+
+def call_output(ly, y: np.ndarray, n: int) -> np.ndarray:
+    """The next layer's activations ``[n, out_size]`` from the call's ``Y[n·P, M]``: the conv
+    layer's pooling (HWC), nothing for dense."""
+    if ly.kind == "conv":
+        g = ly.geom
+        y = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k, ly.pool_stride)
+    return y.reshape(n, -1)
+
+
 def pool_float(y: np.ndarray, kind: str, k: int, s: int) -> np.ndarray:
     """Float max/average pooling (no padding)."""
     if kind == "none":
@@ -271,22 +291,12 @@ def infer_int(model, x_int8: np.ndarray, return_intermediates: bool = False):
     n = a.shape[0]
     inter = []
     for ly in layers:
-        if ly.kind == "conv":
-            g = ly.geom
-            xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g)
-            xm = xm.reshape(-1, xm.shape[-1])
-        else:
-            xm = a.reshape(n, -1)
+        xm = call_input(ly, a)
         try:
             y = layer_int(xm, ly.codes, ly.bias_int, ly.mult, ly.shift, bool(ly.relu))
         except ValueError as e:      # e.g. a bias that lets the int32 accumulator overflow
             raise InputError(f"{where}: layer {ly.name!r}: {e}") from None
-        if ly.kind == "conv":
-            g = ly.geom
-            out = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k, ly.pool_stride)
-            out = out.reshape(n, -1)
-        else:
-            out = y.reshape(n, -1)
+        out = call_output(ly, y, n)
         if return_intermediates:
             inter.append({"name": ly.name, "kind": ly.kind, "act_in": a, "x": xm, "y": y, "act_out": out})
         a = out

@@ -193,7 +193,7 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
         import json
         from pathlib import Path
 
-        from pyquant.infer import im2col_hwc, load_int_model, pool_int
+        from pyquant.infer import call_input, call_output, load_int_model
         from tb_accel import wgt_bytes
 
         models = json.loads(os.environ.get("PQ_MODELS", "[]"))
@@ -208,12 +208,7 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
             a = np.load(vec / man["input"]["npy"]).astype(np.int8)
             n = a.shape[0]
             for ly, call in zip(layers, man["calls"]):
-                if ly.kind == "conv":
-                    g = ly.geom
-                    xm = im2col_hwc(a.reshape(n, g["in_h"], g["in_w"], g["in_c"]), g)
-                    xm = xm.reshape(-1, xm.shape[-1])
-                else:
-                    xm = a.reshape(n, -1)
+                xm = call_input(ly, a)
                 L = dict(x=xm, w=ly.codes, bias=ly.bias_int, mult=ly.mult, shift=ly.shift,
                          prec=int(ly.bits), relu=bool(ly.relu))
                 # the stream this bench sends is byte for byte the golden wgt stream
@@ -221,12 +216,7 @@ if cocotb is not None and os.environ.get("COCOTB_TEST_MODULES"):
                     (vec / call["wgt"]["bin"]).read_bytes(), f"{ly.name}: wgt stream differs from golden"
                 y = await tb.run_layer(L, name=f"{mdl['name']}:{ly.name}")
                 assert np.array_equal(y, np.load(vec / call["y"]["npy"])), f"{ly.name}: y != golden"
-                if ly.kind == "conv":
-                    g = ly.geom
-                    a = pool_int(y.reshape(n, g["out_h"], g["out_w"], -1), ly.pool, ly.pool_k,
-                                 ly.pool_stride).reshape(n, -1)
-                else:
-                    a = y.reshape(n, -1)
+                a = call_output(ly, y, n)
             gold = np.load(vec / man["output"]["npy"])
             assert np.array_equal(a, gold), f"{mdl['name']}: final output != golden"
             assert len(np.unique(gold)) > 3, "degenerate golden output"
