@@ -38,17 +38,20 @@ def scale_maxabs(w: np.ndarray, bits: int, per_channel: bool = False) -> np.ndar
     return np.where(s > 0, s, 1.0)
 
 
+def _broadcast_scale(scale: np.ndarray | float, ndim: int) -> np.ndarray:
+    """A per-tensor scale as a float64 scalar, a per-channel one shaped ``[rows, 1, ...]``
+    to broadcast along axis 0 of an ``ndim``-dimensional weight."""
+    s = np.asarray(scale, dtype=np.float64)
+    return s.reshape((-1,) + (1,) * (ndim - 1)) if s.size > 1 else s.reshape(())
+
+
 def quantize(w: np.ndarray, scale: np.ndarray | float, bits: int) -> np.ndarray:
     """``q = clip(rint(w / s), -qmax, qmax)`` in float64 (round half to even), as int8.
 
     ``scale`` is a scalar, shape ``[1]`` (per tensor) or ``[rows]`` (per channel, axis 0).
     """
     w = np.asarray(w, dtype=np.float64)
-    s = np.asarray(scale, dtype=np.float64)
-    if s.size > 1:
-        s = s.reshape((-1,) + (1,) * (w.ndim - 1))
-    else:
-        s = s.reshape(())
+    s = _broadcast_scale(scale, w.ndim)
     qm = qmax(bits)
     return np.clip(np.rint(w / s), -qm, qm).astype(np.int8)
 
@@ -56,8 +59,7 @@ def quantize(w: np.ndarray, scale: np.ndarray | float, bits: int) -> np.ndarray:
 def snr_db(w: np.ndarray, scale: np.ndarray | float, q: np.ndarray) -> float:
     """``10*log10(sum w^2 / sum (w - s*q)^2)``; ``math.inf`` when the error is exactly 0."""
     w = np.asarray(w, dtype=np.float64)
-    s = np.asarray(scale, dtype=np.float64)
-    s = s.reshape((-1,) + (1,) * (w.ndim - 1)) if s.size > 1 else s.reshape(())
+    s = _broadcast_scale(scale, w.ndim)
     err = float(np.sum((w - s * q.astype(np.float64)) ** 2))
     sig = float(np.sum(w * w))
     if err == 0.0:
@@ -72,8 +74,7 @@ def in_range(w: np.ndarray, scale: np.ndarray | float, bits: int) -> float:
     w = np.asarray(w, dtype=np.float64)
     if w.size == 0:
         return 1.0
-    s = np.asarray(scale, dtype=np.float64)
-    s = s.reshape((-1,) + (1,) * (w.ndim - 1)) if s.size > 1 else s.reshape(())
+    s = _broadcast_scale(scale, w.ndim)
     r = np.rint(w / s)
     qm = qmax(bits)
     return float(np.count_nonzero(np.abs(r) <= qm)) / w.size
