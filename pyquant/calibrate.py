@@ -32,6 +32,7 @@ import numpy as np
 
 from pyquant.errors import InputError
 from pyquant.executable import ExecModel, weight_items
+from pyquant.fileio import load_npy, load_npz
 from pyquant.infer import infer_float, to_hwc
 from pyquant.intmath import quantize_multiplier
 from pyquant.layerfiles import LayerRecord
@@ -55,22 +56,14 @@ def load_data_file(path: str | os.PathLike, model: ExecModel, labels: bool = Fal
     of the wrong per-sample shape.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
     y = None
-    try:
-        if p.suffix.lower() == ".npz":
-            with np.load(str(p), allow_pickle=False) as z:
-                if "X" not in z:
-                    raise InputError(f"{p}: npz data needs an array 'X' (and 'y' for labels)")
-                x = np.asarray(z["X"])
-                y = np.asarray(z["y"]) if "y" in z else None
-        else:
-            x = np.load(str(p), allow_pickle=False)
-    except InputError:
-        raise
-    except Exception as e:  # noqa: BLE001 - unreadable data file
-        raise InputError(f"{p}: not a readable .npy/.npz array ({type(e).__name__})") from None
+    if p.suffix.lower() == ".npz":
+        z = load_npz(p, ["X", "y"])
+        if "X" not in z:
+            raise InputError(f"{p}: npz data needs an array 'X' (and 'y' for labels)")
+        x, y = z["X"], z.get("y")
+    else:
+        x = load_npy(p)
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number) or x.ndim < 1 \
             or np.issubdtype(x.dtype, np.complexfloating):
         raise InputError(f"{p}: expected a real numeric array [N, ...], got {getattr(x, 'dtype', type(x))} "

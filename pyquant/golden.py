@@ -23,7 +23,6 @@ zero-padded), as the AXI-Stream carries it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pyquant.errors import InputError
+from pyquant.fileio import dumps_strict_json, read_array_file
 from pyquant.infer import infer_int, load_int_model, quantize_input, input_chw, in_scale_of
 from pyquant.packing import pack, row_bytes
 
@@ -85,19 +85,7 @@ def load_input(path: str | os.PathLike, info: dict, layers: list, raw_int8: bool
     model's input scale (HWC);
     with ``raw_int8`` (or an int8 array) the values are taken as already-quantized HWC int8."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
-    try:
-        x = np.load(str(p), allow_pickle=False)
-        if isinstance(x, np.lib.npyio.NpzFile):          # a data split (X[, y]): take X
-            with x as z:
-                if "X" not in z.files:
-                    raise InputError(f"{p}: .npz input needs an array 'X'")
-                x = z["X"]
-    except InputError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"{p}: not a readable .npy/.npz array ({type(e).__name__})") from None
+    x = read_array_file(p, "X", "input")
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number) \
             or np.issubdtype(x.dtype, np.complexfloating):
         raise InputError(f"{p}: expected a real numeric .npy array (or .npz with X)")
@@ -153,7 +141,7 @@ def write_golden(model, x_int8: np.ndarray, out_dir: str | os.PathLike, source: 
                  "out": _write_vec(tmp, f"{stem}_out", it["act_out"])}
             man["calls"].append(e)
         man["output"] = _write_vec(tmp, "output", y)
-        (tmp / "manifest.json").write_text(json.dumps(man, indent=1, allow_nan=False) + "\n")
+        (tmp / "manifest.json").write_text(dumps_strict_json(man))
         os.chmod(tmp, 0o755)
         old = None
         if out.exists():

@@ -7,7 +7,9 @@ Used by ``pyquant convert/analyze --calib/--target`` and ``pyquant evaluate``:
 - :func:`make_plans` builds the ``snr`` plan (the per-layer gate with the given criteria) and
   accuracy-aware plans (:mod:`pyquant.search`);
 - :func:`convert_executable` writes an executable model directory for one plan;
-- :func:`evaluate_plan` measures a plan on labelled data.
+- :func:`evaluate_plan` measures a plan on labelled data; :func:`evaluate_model` is the whole
+  ``evaluate`` document (float vs integer accuracy per plan, uniform-width trade-off);
+- :func:`target_plan` is the accuracy-aware plan ``analyze --target`` reports.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from pyquant.calibrate import PlanBuilder, load_data_file
 from pyquant.errors import InputError
 from pyquant.executable import ExecModel, data_file, load_executable
+from pyquant.fileio import dumps_strict_json
 from pyquant.infer import infer_float, infer_quantized
 from pyquant.layerfiles import write_model_dir
 from pyquant.search import (Split, Target, avg_bits, cycles, output_snr_db, search, split_calibration,
@@ -137,29 +140,13 @@ def convert_executable(model_path: str | os.PathLike, out_dir: str | os.PathLike
     curve = tradeoff(builder, data, plan, bits)
 
     def extra(tmp: Path) -> None:
-        import json
-
-        (tmp / TRADEOFF_NAME).write_text(json.dumps(_clean(curve), indent=1, allow_nan=False) + "\n")
+        (tmp / TRADEOFF_NAME).write_text(dumps_strict_json(curve))
 
     write_model_dir(out_dir, layers, info, extra=extra)
     return layers, info, builder, plan
 
 
 TRADEOFF_NAME = "tradeoff.json"
-
-
-def _clean(o):
-    import math
-
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (float, np.floating)):
-        return float(o) if math.isfinite(o) else None
-    if isinstance(o, np.integer):
-        return int(o)
-    return o
 
 
 def tradeoff(builder: PlanBuilder, data: Data, plan: Plan, bits: list[int]) -> dict:
@@ -188,3 +175,74 @@ def tradeoff(builder: PlanBuilder, data: Data, plan: Plan, bits: list[int]) -> d
     return {"split": data.heldout_file, "samples": int(len(split.x)), "labels": labels,
             "float_accuracy": fa, "names": builder.names, "points": pts,
             "budget": plan.budget, "target": plan.target}
+
+
+def digits_file(name: str) -> Path | None:
+    """``examples/digits_<name>`` of the bundled digits data set (None when not shipped)."""
+    f = Path(__file__).resolve().parents[1] / "examples" / f"digits_{name}"
+    return f if f.exists() else None
+
+
+def resolve_data(model, data: str | None) -> Path:
+    """The labelled evaluation data: FILE.npz, ``digits`` or the model's ``pyquant.data.test``."""
+    if data and data != "digits":
+        return Path(data)
+    f = data_file(model, "test")
+    if f is None and data == "digits":
+        f = digits_file("test.npz")
+    if f is None:
+        raise InputError(f"{model.source}: no evaluation data: give --data FILE.npz (X, y)")
+    return f
+
+
+def evaluate_model(model_path, data=None, calib=None, holdout=None, targets=None, objective="bytes",
+                   crit=None) -> dict:
+    """The ``pyquant evaluate`` JSON document: float accuracy, and per plan (``snr`` and one per
+    target, default ``accuracy-drop=0.01``) the integer accuracy, output SNR, bits and bytes;
+    plus the uniform-width trade-off, all measured on the labelled test data."""
+    model = load_executable(model_path)
+    dpath = resolve_data(model, data)
+    x, y = load_data_file(dpath, model, labels=True)
+    if y is None:
+        raise InputError(f"{dpath}: evaluation data needs labels 'y'")
+    if data == "digits" and calib is None and data_file(model, "calib") is None:
+        # a model of the user's own trained on digits: the shipped calibration / held-out splits
+        calib = digits_file("calib.npy")
+        holdout = holdout or digits_file("heldout.npz")
+    d = load_calib(model, calib, holdout)
+    builder = PlanBuilder(model, d.calib, crit)
+    ts = targets if targets else [Target(accuracy_drop=0.01)]
+    plans = make_plans(builder, d, ts, objective)
+    f = infer_float(model, x)
+    doc = {
+        "model": str(model_path), "data": str(dpath), "samples": int(len(y)),
+        "calibration": d.calib_file, "heldout": d.heldout_file,
+        "float_accuracy": float(np.mean(f.argmax(1) == y)),
+        "plans": [evaluate_plan(builder, p, x, y, f) for p in plans],
+    }
+    # the accuracy / bits trade-off: uniform widths, measured on the same data
+    doc["uniform"] = []
+    for b in sorted(builder.crit.bits, reverse=True):
+        e = evaluate_plan(builder, Plan(f"all-INT{b}", [b] * len(builder.names)), x, y, f)
+        doc["uniform"].append({k: e[k] for k in ("name", "avg_bits", "weight_bytes", "integer_accuracy",
+                                                  "output_snr_db")})
+    return doc
+
+
+def target_plan(model_path, crit, target: Target, calib=None, holdout=None, objective: str = "bytes"
+                ) -> tuple[dict[str, int], dict]:
+    """``analyze --target``: search the widths; return (bits per layer name, plan JSON with ``message``)."""
+    model = load_executable(model_path)
+    d = load_calib(model, calib, holdout)
+    builder = PlanBuilder(model, d.calib, crit)
+    plan = make_plans(builder, d, [target], objective, include_snr=False)[0]
+    doc = plan_summary(builder, plan)
+    doc["search"] = plan.search
+    h = plan.search["heldout"]
+    doc["message"] = (f"accuracy-aware plan {plan.name} (objective {plan.objective}): "
+                      + ", ".join(f"{n}: INT{b}" for n, b in doc["bits"].items())
+                      + f"; {doc['avg_bits']:.2f} bits/weight, {doc['weight_bytes']} bytes; held-out drop "
+                      f"{h['drop']:.4f}, output SNR "
+                      + ("exact" if h["output_snr_db"] is None else f"{h['output_snr_db']:.1f} dB")
+                      + (" (budget met)" if plan.search["budget_met_heldout"] else " (budget NOT met)"))
+    return doc["bits"], doc

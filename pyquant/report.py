@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 from pathlib import Path
 
 from pyquant.errors import InputError
+from pyquant.fileio import atomic_write, check_output_path, load_json
+from pyquant.pipeline import TRADEOFF_NAME
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
@@ -130,6 +131,36 @@ def _from_evaluate(doc: dict) -> dict:
             "target": "accuracy-drop" if budget is not None else None}
 
 
+_KINDS = ("uniform", "search", "snr", "chosen")
+
+
+def _is_num(v, none: bool = False) -> bool:
+    if v is None:
+        return none
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_curve(curve, where: str) -> None:
+    """The fields of a trade-off curve the page reads, with their types (InputError otherwise)."""
+    if not isinstance(curve, dict):
+        raise InputError(f"{where}: expected an object")
+    if not isinstance(curve.get("points", []), list):
+        raise InputError(f"{where}: 'points' must be a list")
+    for k in ("float_accuracy", "budget", "samples"):
+        if not _is_num(curve.get(k), none=True):
+            raise InputError(f"{where}: {k!r} must be a number or null")
+    for i, p in enumerate(curve.get("points") or []):
+        if not isinstance(p, dict):
+            raise InputError(f"{where}: point {i} must be an object")
+        if not isinstance(p.get("name"), str) or p.get("kind") not in _KINDS:
+            raise InputError(f"{where}: point {i} needs a string 'name' and a 'kind' in {', '.join(_KINDS)}")
+        if not _is_num(p.get("avg_bits")) or not isinstance(p.get("weight_bytes"), int):
+            raise InputError(f"{where}: point {i} needs numeric 'avg_bits' and integer 'weight_bytes'")
+        for k in ("accuracy", "agreement", "output_snr_db"):
+            if not _is_num(p.get(k), none=True):
+                raise InputError(f"{where}: point {i}: {k!r} must be a number or null")
+
+
 def _fmt(v, nd: int = 1, pct: bool = False) -> str:
     if v is None:
         return "—"
@@ -147,17 +178,15 @@ def render(model_dir: str | os.PathLike, evaluation: str | os.PathLike | None = 
     curve = None
     if evaluation:
         ep = Path(evaluation)
+        edoc = load_json(ep)
         try:
-            curve = _from_evaluate(json.loads(ep.read_text()))
-        except FileNotFoundError:
-            raise InputError(f"{ep}: file not found") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise InputError(f"{ep}: not an evaluate --json document ({e})") from None
-    elif (d / "tradeoff.json").exists():
-        try:
-            curve = json.loads((d / "tradeoff.json").read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(f"{d / 'tradeoff.json'}: not valid JSON ({e})") from None
+            curve = _from_evaluate(edoc)
+        except (KeyError, TypeError, AttributeError, ValueError) as ex:
+            raise InputError(f"{ep}: not an evaluate --json document ({type(ex).__name__}: {ex})") from None
+        _check_curve(curve, f"{ep}: not an evaluate --json document")
+    elif (d / TRADEOFF_NAME).exists():
+        curve = load_json(d / TRADEOFF_NAME)
+        _check_curve(curve, f"{d / TRADEOFF_NAME}: malformed trade-off curve")
     e = html.escape
     params = sum(ly["rows"] * ly["cols"] for ly in layers)
     packed = sum(ly["bytes"] for ly in layers)
@@ -248,9 +277,8 @@ def render(model_dir: str | os.PathLike, evaluation: str | os.PathLike | None = 
 
 
 def write_report(model_dir, out_path, evaluation=None) -> Path:
-    """Render and write the page atomically; return its path."""
-    from pyquant.commands.analyze import atomic_write, check_output_path
-
-    p = check_output_path(out_path, "HTML report")
+    """Render and write the page atomically; return its path. The page may not overwrite an
+    input (the model directory's files, the evaluation file)."""
+    p = check_output_path(out_path, [model_dir, evaluation], "HTML report")
     atomic_write(p, render(model_dir, evaluation).encode("utf-8"), "HTML report")
     return p

@@ -102,7 +102,7 @@ def test_analyze_silero(silero_vad_onnx, tmp_path):
 def test_analyze_target_reports_the_searched_plan(tmp_path, capsys):
     """``analyze --target``: the table/JSON widths are the accuracy-aware plan (the same one
     ``evaluate`` finds), not the SNR gate's, and the totals follow those widths."""
-    from pyquant.commands.evaluate import evaluate_model
+    from pyquant.pipeline import evaluate_model
     from pyquant.packing import row_bytes
 
     ex = ROOT / "examples" / "digits_mlp.onnx"

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 from pyquant.analysis import Criteria
 from pyquant.cli import main
-from pyquant.commands.convert import ConvertOptions, convert_model
+from pyquant.convert import ConvertOptions, convert_model
 from pyquant.errors import InputError
 from pyquant.intmath import quantize_multiplier
 from pyquant.layerfiles import LayerRecord, read_model_dir, write_model_dir

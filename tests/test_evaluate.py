@@ -12,7 +12,7 @@ import pytest
 
 from pyquant.calibrate import PlanBuilder
 from pyquant.cli import main
-from pyquant.commands.evaluate import evaluate_model
+from pyquant.pipeline import evaluate_model
 from pyquant.executable import load_executable
 from pyquant.infer import infer_float, infer_int, quantize_input
 from pyquant.layerfiles import read_model_dir

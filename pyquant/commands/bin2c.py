@@ -2,7 +2,8 @@
 
 ``pyquant bin2c FILE.bin -o FILE.h --name SYMBOL`` -> ``static const uint8_t SYMBOL[N]``.
 ``pyquant bin2c --model DIR -o weights.h [--name PREFIX]`` -> every layer, the metadata bytes
-and a ``pq_layer_desc_t PREFIX_layers[]`` struct array. Output is written atomically.
+and a ``pq_layer_desc_t PREFIX_layers[]`` struct array. Output is written atomically and may not
+be the input file or lie inside the model directory.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import argparse
 from pathlib import Path
 
 from pyquant.bin2c import bin_to_header, c_identifier, model_to_header, symbol_from
-from pyquant.commands.analyze import atomic_write, check_output_path
 from pyquant.errors import InputError
+from pyquant.fileio import atomic_write, check_output_path
 
 
 def run(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.model is None):
         raise InputError("give exactly one of FILE.bin or --model DIR")
-    out = check_output_path(args.output, "C header")
+    out = check_output_path(args.output, [args.file, args.model], "C header")
     if args.model is not None:
         prefix = c_identifier(args.name) if args.name else "pq_model"
         text = model_to_header(args.model, prefix, out.name)
