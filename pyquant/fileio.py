@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 import numpy as np
 
@@ -169,6 +169,13 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid strict JSON")
 
 
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"number {text[:40]} is out of the float range")
+    return v
+
+
 def _depth(doc) -> int:
     """Nesting depth of a parsed document (iterative: safe for any depth)."""
     best, stack = 0, [(doc, 1)]
@@ -211,7 +218,7 @@ def loads_json(data: bytes | str, where: str | os.PathLike, max_depth: int = MAX
     if ("[" in text or "{" in text) and _bracket_depth(text) > max_depth:
         raise InputError(f"{where}: not valid JSON: nested deeper than {max_depth} levels")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON: {e}") from None
     except ValueError as e:
@@ -312,16 +319,16 @@ def load_npy(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
         raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
 
 
-def load_npz(path: str | os.PathLike, names: Iterable[str] | None = None,
-             max_bytes: int | None = None) -> dict[str, np.ndarray]:
-    """Read the arrays of an ``.npz`` (only ``names`` when given; absent names are skipped).
+def iter_npz_arrays(path: str | os.PathLike, names: Iterable[str] | None = None,
+                    max_bytes: int | None = None, total: bool = False) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield ``(name, array)`` for the members of an ``.npz`` in file order, one at a time.
 
-    Every member must be an ``.npy`` array; each header is checked before its data is read, and
-    the arrays together may not exceed the size bound. Returns ``{name: array}`` in file order."""
+    Only ``names`` when given. Every member must be an ``.npy`` array; each header is checked
+    before its data is read. The size bound applies to each array, or with ``total`` to all of
+    them together. Every failure is an :class:`InputError` naming the file (and the array)."""
     p = Path(path)
     limit = max_array_bytes(max_bytes)
     want = None if names is None else set(names)
-    out: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(p) as z:
             for info in z.infolist():
@@ -332,11 +339,11 @@ def load_npz(path: str | os.PathLike, names: Iterable[str] | None = None,
                 key = info.filename[:-len(".npy")]
                 if want is not None and key not in want:
                     continue
-                where = f"{p}: array {key!r}"
-                with z.open(info) as f:
-                    a = _read_array(f, where, limit, info.file_size)   # ZipExtFile seeks
-                limit -= a.nbytes
-                out[key] = a
+                with z.open(info) as f:                      # ZipExtFile can seek back
+                    a = _read_array(f, f"{p}: array {key!r}", limit, info.file_size)
+                if total:
+                    limit -= a.nbytes
+                yield key, a
     except InputError:
         raise
     except FileNotFoundError:
@@ -346,9 +353,13 @@ def load_npz(path: str | os.PathLike, names: Iterable[str] | None = None,
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError,
             zlib.error, OSError) as e:
         raise InputError(f"{p}: not a valid .npz archive ({_first_line(e)})") from None
-    return out
 
 
+def load_npz(path: str | os.PathLike, names: Iterable[str] | None = None,
+             max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """All arrays (or ``names``; absent ones are skipped) of an ``.npz`` as ``{name: array}``,
+    checked as :func:`iter_npz_arrays` does, the bound applying to their total size."""
+    return dict(iter_npz_arrays(path, names, max_bytes, total=True))
 
 def is_npz(path: str | os.PathLike) -> bool:
     """True when ``path`` is (named or starts like) a zip archive, i.e. an ``.npz``."""

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from pyquant.errors import InputError
+from pyquant.fileio import loads_json
 from pyquant.packing import pack, row_bytes, unpack
 
 FORMAT_VERSION = 1
@@ -525,10 +526,7 @@ def read_model_dir(path: str | os.PathLike) -> tuple[dict, list[LayerRecord]]:
     if not d.is_dir():
         raise InputError(f"{d}: not a model directory (not found)")
     jp = d / JSON_NAME
-    try:
-        doc = json.loads(_read_bytes(jp).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{jp}: not valid JSON: {e}") from None
+    doc = loads_json(_read_bytes(jp), jp)         # strict: no NaN/Infinity, bounded nesting
     if not isinstance(doc, dict) or doc.get("format") != "pyquant-model":
         raise InputError(f"{jp}: not a pyquant model.json")
     if doc.get("version") != FORMAT_VERSION:

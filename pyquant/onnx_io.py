@@ -22,8 +22,6 @@ npz: one array per layer, keyed by name, already ``[out, in, ...]``.
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +29,7 @@ import numpy as np
 
 from pyquant.analysis import WeightItem
 from pyquant.errors import InputError
+from pyquant.fileio import iter_npz_arrays
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN")
 _FOLD_OPS = {"Identity", "Cast", "CastLike", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
@@ -69,36 +68,21 @@ def to_float(a: np.ndarray, where: str) -> np.ndarray:
 def iter_npz(path: str | os.PathLike) -> Iterator[WeightItem]:
     """Yield each array of an ``.npz`` as a layer (kind from rank: 2-D dense, 4-D conv)."""
     p = Path(path)
-    try:
-        npz = np.load(p, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{p}: file not found") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise InputError(f"{p}: not a valid .npz archive ({_short(e)})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise InputError(f"{p}: not a valid .npz archive (a single .npy array)")
-    with npz:
-        if not npz.files:
-            raise InputError(f"{p}: the archive holds no arrays")
-        for key in npz.files:
-            try:
-                a = npz[key]
-            except ValueError as e:
-                if "allow_pickle" in str(e):
-                    raise InputError(f"{p}: array {key!r} has unsupported dtype object") from None
-                raise InputError(f"{p}: array {key!r} is corrupt or truncated ({_short(e)})") from None
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, KeyError) as e:
-                raise InputError(f"{p}: array {key!r} is corrupt or truncated ({_short(e)})") from None
-            where = f"{p}: array {key!r}"
-            a = to_float(a, where)
-            if a.size < 2:
-                raise InputError(f"{where}: {'empty' if a.size == 0 else '1-element'} tensor {a.shape} "
-                                 "is not a weight matrix")
-            if a.ndim < 2:
-                raise InputError(f"{where}: shape {a.shape} is not a weight [out, in, ...] (need >= 2 dims)")
-            kind = "dense" if a.ndim == 2 else "conv" if a.ndim == 4 else "other"
-            w = a.reshape(a.shape[0], -1)
-            yield WeightItem(key, key, "npz", kind, w, tuple(int(x) for x in a.shape))
+    n = 0
+    for key, a in iter_npz_arrays(p):             # headers checked and bounded before reading
+        n += 1
+        where = f"{p}: array {key!r}"
+        a = to_float(a, where)
+        if a.size < 2:
+            raise InputError(f"{where}: {'empty' if a.size == 0 else '1-element'} tensor {a.shape} "
+                             "is not a weight matrix")
+        if a.ndim < 2:
+            raise InputError(f"{where}: shape {a.shape} is not a weight [out, in, ...] (need >= 2 dims)")
+        kind = "dense" if a.ndim == 2 else "conv" if a.ndim == 4 else "other"
+        w = a.reshape(a.shape[0], -1)
+        yield WeightItem(key, key, "npz", kind, w, tuple(int(x) for x in a.shape))
+    if not n:
+        raise InputError(f"{p}: the archive holds no arrays")
 
 
 def _short(e: BaseException) -> str:
@@ -378,6 +362,8 @@ def _canonical(op: str, attrs: dict, w: np.ndarray, slot: int) -> tuple[np.ndarr
     if op == "ConvTranspose":
         g = int(attrs.get("group", 1))
         ci, co_g = w.shape[0], w.shape[1]
+        if g < 1 or ci % g:
+            raise ValueError(f"group={g} does not divide the {ci} input channels")
         r = w.reshape((g, ci // g, co_g) + w.shape[2:])
         r = np.swapaxes(r, 1, 2)
         return r.reshape(g * co_g, -1), "other"
