@@ -3,7 +3,7 @@
 - :func:`atomic_write` writes a file through a temporary sibling and a rename (no half-written output);
 - :func:`check_output_path` refuses, before any work, an output that cannot be written (missing or
   read-only directory, over-long name) or that resolves (after symlinks and hard links) to one of the
-  inputs, into an input directory, or onto a directory holding an input;
+  inputs, to a file of an input directory, or onto a directory holding an input;
 - :func:`dumps_strict_json` / :func:`loads_json` / :func:`load_json`: strict JSON (no NaN/Infinity;
   a non-finite float is written as ``null``, which the documents define as "infinite SNR"); a
   malformed, non-strict or too deeply nested file is an :class:`InputError` naming the file;
@@ -97,33 +97,53 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def _conflict(out: Path, inp: Path, directory: bool) -> str | None:
+def _resolve(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):         # a symlink loop, a name too long: compare as written
+        return p.absolute()
+
+
+def _conflict(out: Path, inp: Path, directory: bool, input_dir: bool) -> str | None:
     """Why writing ``out`` would overwrite input ``inp`` (both resolved), or None."""
     if _same(out, inp):
         return "it is an input"
-    if inp.is_dir() and inp in out.parents:
+    if input_dir and out.parent == inp:
         return f"it is inside the input directory {inp}"
     if directory and out in inp.parents:
         return f"it holds the input {inp}"
     return None
 
 
+def check_input_paths(*paths: str | os.PathLike | None) -> None:
+    """Refuse (one line) input names the file system cannot even look up (too long)."""
+    for p in paths:
+        if p is None:
+            continue
+        p = Path(p)
+        limit = _name_max(p.absolute().parent)
+        if any(len(os.fsencode(part)) > limit for part in p.parts) or len(os.fsencode(str(p))) >= 4096:
+            raise InputError(f"{_short_path(p)}: cannot read: file name too long")
+
+
 def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
-                      what: str = "output", directory: bool = False) -> Path:
+                      what: str = "output", directory: bool = False,
+                      input_dirs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Fail early (:class:`InputError`) when ``path`` cannot or must not be written.
 
     ``directory``: the output is a directory replaced as a whole (its parent may be created);
-    otherwise a file whose directory must exist and be writable. ``inputs`` are the files and
-    directories the command reads: the output may not resolve (after symlinks, or as a hard
-    link) to one of them, lie inside an input directory, or (a directory output) contain one.
+    otherwise a file whose directory must exist and be writable. ``inputs`` (files) and
+    ``input_dirs`` (directories, e.g. a model directory) are what the command reads: the output
+    may not resolve (after symlinks, or as a hard link) to one of them or to a file of an input
+    directory, nor (a directory output) contain an input. Over-long input names are refused too.
     """
+    inputs, input_dirs = [i for i in inputs if i is not None], [i for i in input_dirs if i is not None]
+    check_input_paths(*inputs, *input_dirs)
     p = Path(path)
     _check_names(p, what)
-    out = p.resolve()
-    for i in inputs:
-        if i is None:
-            continue
-        why = _conflict(out, Path(i).resolve(), directory)
+    out = _resolve(p)
+    for i, is_dir in [(i, False) for i in inputs] + [(i, True) for i in input_dirs]:
+        why = _conflict(out, _resolve(Path(i)), directory, is_dir)
         if why:
             raise InputError(f"{_short_path(p)}: refusing to write {what}: {why}")
     if directory:

@@ -279,6 +279,6 @@ def render(model_dir: str | os.PathLike, evaluation: str | os.PathLike | None = 
 def write_report(model_dir, out_path, evaluation=None) -> Path:
     """Render and write the page atomically; return its path. The page may not overwrite an
     input (the model directory's files, the evaluation file)."""
-    p = check_output_path(out_path, [model_dir, evaluation], "HTML report")
+    p = check_output_path(out_path, [evaluation], "HTML report", input_dirs=[model_dir])
     atomic_write(p, render(model_dir, evaluation).encode("utf-8"), "HTML report")
     return p

@@ -163,6 +163,22 @@ def test_over_long_output_names(capsys, small_onnx, model_copy, tmp_path):
     _no_leftovers(tmp_path, {"b.bin", "m", "small.onnx"})
 
 
+def test_over_long_input_names(capsys, model_copy, tmp_path):
+    long = tmp_path / LONG
+    calib = EX / "digits_calib.npy"
+    cases = [["analyze", f"{long}.onnx"], ["analyze", f"{long}.npz", "--json", tmp_path / "a.json"],
+             ["convert", f"{long}.onnx", "-o", tmp_path / "c"],
+             ["convert", EX / "digits_cnn.onnx", "--calib", f"{long}.npy", "-o", tmp_path / "c"],
+             ["golden", long, "--input", calib, "-o", tmp_path / "v"],
+             ["golden", model_copy, "--input", f"{long}.npz", "-o", tmp_path / "v"],
+             ["report", long, "-o", tmp_path / "r.html"], ["report", model_copy, "--eval", long, "-o", tmp_path / "r.html"],
+             ["bin2c", long, "-o", tmp_path / "x.h"], ["bin2c", "--model", long, "-o", tmp_path / "x.h"],
+             ["evaluate", f"{long}.onnx"], ["evaluate", EX / "digits_mlp.onnx", "--data", f"{long}.npz"]]
+    for argv in cases:
+        _fails(capsys, argv + ["-q"] * (argv[0] != "bin2c"), "file name too long")
+    _no_leftovers(tmp_path, {"m", "small.onnx"})
+
+
 def _huge_npy_bytes() -> bytes:
     b = io.BytesIO()
     np.lib.format.write_array_header_1_0(b, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})

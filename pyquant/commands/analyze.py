@@ -13,7 +13,7 @@ import argparse
 from pyquant.analysis import iter_analyze, layer_row, summarize
 from pyquant.cliargs import add_integer_args, add_selection_args, criteria_from_args, targets_from_args
 from pyquant.errors import InputError
-from pyquant.fileio import atomic_write, check_output_path, dumps_strict_json
+from pyquant.fileio import atomic_write, check_input_paths, check_output_path, dumps_strict_json
 from pyquant.onnx_io import iter_weights
 from pyquant.tables import analysis_doc, plot_png, print_report
 
@@ -21,6 +21,7 @@ from pyquant.tables import analysis_doc, plot_png, print_report
 def run(args: argparse.Namespace) -> int:
     crit = criteria_from_args(args)
     inputs = [args.model, args.calib, args.holdout]
+    check_input_paths(*inputs)
     jpath = check_output_path(args.json, inputs, "JSON report") if args.json else None
     ppath = check_output_path(args.plot, inputs, "plot") if args.plot else None
     if jpath and ppath and jpath.resolve() == ppath.resolve():

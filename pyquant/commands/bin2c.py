@@ -19,7 +19,7 @@ from pyquant.fileio import atomic_write, check_output_path
 def run(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.model is None):
         raise InputError("give exactly one of FILE.bin or --model DIR")
-    out = check_output_path(args.output, [args.file, args.model], "C header")
+    out = check_output_path(args.output, [args.file], "C header", input_dirs=[args.model])
     if args.model is not None:
         prefix = c_identifier(args.name) if args.name else "pq_model"
         text = model_to_header(args.model, prefix, out.name)

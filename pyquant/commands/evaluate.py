@@ -18,13 +18,14 @@ import argparse
 import sys
 
 from pyquant.cliargs import add_integer_args, add_selection_args, criteria_from_args, targets_from_args
-from pyquant.fileio import atomic_write, check_output_path, dumps_strict_json
+from pyquant.fileio import atomic_write, check_input_paths, check_output_path, dumps_strict_json
 
 
 def run(args: argparse.Namespace) -> int:
     from pyquant.pipeline import evaluate_model
 
     inputs = [args.model, args.calib, args.holdout, None if args.data == "digits" else args.data]
+    check_input_paths(*inputs)
     jpath = check_output_path(args.json, inputs, "JSON report") if args.json else None
     doc = evaluate_model(args.model, args.data, args.calib, args.holdout, targets_from_args(args),
                          args.objective, criteria_from_args(args))

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from pyquant.golden import load_input, write_golden
     from pyquant.infer import check_executable, load_int_model
 
-    check_output_path(args.output, [args.model_dir, args.input], "golden vectors", directory=True)
+    check_output_path(args.output, [args.input], "golden vectors", directory=True, input_dirs=[args.model_dir])
     info, layers = load_int_model(args.model_dir)
     check_executable(layers, str(args.model_dir))
     x = load_input(args.input, info, layers, raw_int8=args.int8)
