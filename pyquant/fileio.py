@@ -207,36 +207,12 @@ def _depth(doc) -> int:
     return best
 
 
-def _bracket_depth(text: str) -> int:
-    """Upper bound of the nesting depth, counted without parsing (brackets outside strings)."""
-    depth = best = 0
-    in_str = esc = False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            best = max(best, depth)
-        elif ch in "]}":
-            depth -= 1
-    return best
-
-
 def loads_json(data: bytes | str, where: str | os.PathLike, max_depth: int = MAX_JSON_DEPTH):
     """Parse strict JSON (no NaN/Infinity, nesting at most ``max_depth``); InputError naming ``where``."""
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     except UnicodeDecodeError as e:
         raise InputError(f"{where}: not valid JSON: not UTF-8 ({e.reason} at byte {e.start})") from None
-    if ("[" in text or "{" in text) and _bracket_depth(text) > max_depth:
-        raise InputError(f"{where}: not valid JSON: nested deeper than {max_depth} levels")
     try:
         doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as e:
