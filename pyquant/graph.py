@@ -166,6 +166,7 @@ class Graph:
     input_layout: str = "NC"
     output_layouts: list[str] = field(default_factory=list)
     source_path: str = ""
+    metadata: dict = field(default_factory=dict)   # source model metadata (key -> value strings)
 
     # ------------------------------------------------------------------ queries
     def producer(self, tensor: str) -> Op | None:
