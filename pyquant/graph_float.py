@@ -52,8 +52,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict) -> n
 
 
 def pool(x: np.ndarray, kind: str, attrs: dict) -> np.ndarray:
-    """Max or average pooling; ``attrs['count_pads']`` (default ``pads``) bounds the region an
-    average with ``count_include_pad`` counts (ceil-mode extra padding never counts)."""
+    """Max or average pooling. An average divides by the number of window cells inside the input,
+    or with ``count_include_pad`` inside the input padded by ``attrs['count_pads']`` (default
+    ``pads``; the ONNX importer counts ceil-mode rows too, as onnxruntime does)."""
     (kh, kw), (sh, sw), pads = attrs["kernel"], attrs["stride"], attrs["pads"]
     if kind == "maxpool":
         return windows(_pad_hw(x, pads, -np.inf), kh, kw, sh, sw).max(axis=(-2, -1))

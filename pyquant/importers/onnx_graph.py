@@ -360,7 +360,7 @@ def h_pool(ctx: Ctx, node, a: dict) -> None:
         attrs["pads"] = (t, l_, b + eb, r + er)
     if node.op_type == "AveragePool":
         attrs["count_include_pad"] = bool(int(a.get("count_include_pad", 0)))
-        attrs["count_pads"] = (t, l_, b, r)
+        attrs["count_pads"] = attrs["pads"]     # onnxruntime divides by the whole kernel, ceil rows too
     ctx.emit("maxpool" if node.op_type == "MaxPool" else "avgpool", [x], attrs, node.output[0])
 
 
@@ -673,7 +673,10 @@ def import_onnx(path: str | os.PathLike, input_shape: Sequence[int] | None = Non
         ctx.node, ctx.name = node, node_name(node, i)
         if _fold_node(ctx, node):
             continue
-        HANDLERS[node.op_type](ctx, node, _attrs(node))
+        try:
+            HANDLERS[node.op_type](ctx, node, _attrs(node))
+        except (ValueError, IndexError, KeyError, TypeError) as e:     # malformed attributes/inputs
+            ctx.fail(f"cannot import ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
         for o in outs:
             ctx.producer[o] = (node, ctx.name)
     outputs, layouts = [], []
