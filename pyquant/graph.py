@@ -211,7 +211,7 @@ class Graph:
             if n not in self.tensors or self.tensors[n].is_const:
                 raise InputError(f"{where}: graph input {n!r} is not a declared activation tensor")
         for t in self.tensors.values():
-            if any(not isinstance(d, (int, np.integer)) or d < 1 for d in t.shape):
+            if not t.is_const and any(not isinstance(d, (int, np.integer)) or d < 1 for d in t.shape):
                 raise InputError(f"{where}: tensor {t.name!r} has a non-static shape {t.shape}")
         for op in self.ops:
             if op.kind not in OP_KINDS:

@@ -21,16 +21,27 @@ import numpy as np
 from pyquant.graph import Graph, Op, Tensor
 
 
-def _uses(g: Graph, name: str) -> list[Op]:
-    return [op for op in g.ops if name in op.inputs]
+class _Index:
+    """Producer and consumer tables of a graph (rebuilt by each pass call; passes return right
+    after changing the graph, so the tables never go stale)."""
 
+    def __init__(self, g: Graph):
+        self.prod = {o: op for op in g.ops for o in op.outputs}
+        self.cons: dict[str, list[Op]] = {}
+        for op in g.ops:
+            for i in dict.fromkeys(op.inputs):
+                self.cons.setdefault(i, []).append(op)
+        self.outputs = set(g.outputs)
 
-def _private(g: Graph, name: str) -> Op | None:
-    """The single consumer of ``name`` if it has exactly one and is not a graph output."""
-    if name in g.outputs:
-        return None
-    u = _uses(g, name)
-    return u[0] if len(u) == 1 else None
+    def uses(self, name: str) -> list[Op]:
+        return self.cons.get(name, [])
+
+    def private(self, name: str) -> Op | None:
+        """The single consumer of ``name`` if it has exactly one and is not a graph output."""
+        if name in self.outputs:
+            return None
+        u = self.uses(name)
+        return u[0] if len(u) == 1 else None
 
 
 def _absorb(g: Graph, first: Op, second: Op) -> None:
@@ -60,23 +71,24 @@ def _per_channel(g: Graph, name: str, m: int, out_shape: tuple) -> np.ndarray | 
 
 
 def _fold_layout(g: Graph) -> bool:
+    ix = _Index(g)
     for op in list(g.ops):
         if op.kind != "reshape":
             continue
         x, y = op.inputs[0], op.outputs[0]
         if tuple(g.tensors[x].shape) == tuple(g.tensors[y].shape):
-            prev = g.producer(x)
-            if prev is not None and _private(g, x) is op:
+            prev = ix.prod.get(x)
+            if prev is not None and ix.private(x) is op:
                 _absorb(g, prev, op)
                 return True
             if y not in g.outputs:
-                for u in _uses(g, y):
+                for u in ix.uses(y):
                     u.inputs = [x if i == y else i for i in u.inputs]
                 g.ops.remove(op)
                 del g.tensors[y]
                 return True
-        prev = g.producer(x)
-        if prev is not None and prev.kind == "reshape" and _private(g, x) is op:
+        prev = ix.prod.get(x)
+        if prev is not None and prev.kind == "reshape" and ix.private(x) is op:
             op.inputs = [prev.inputs[0]]
             g.ops.remove(prev)
             del g.tensors[x]
@@ -85,10 +97,11 @@ def _fold_layout(g: Graph) -> bool:
 
 
 def _fold_into_layer(g: Graph) -> bool:
+    ix = _Index(g)
     for op in g.ops:
         if op.kind not in ("conv2d", "dense") or op.attrs.get("act", "none") != "none":
             continue
-        nxt = _private(g, op.outputs[0])
+        nxt = ix.private(op.outputs[0])
         if nxt is None:
             continue
         m = g.tensors[op.inputs[1]].shape[0]
@@ -117,10 +130,11 @@ def _fold_into_layer(g: Graph) -> bool:
 
 
 def _fuse_act(g: Graph) -> bool:
+    ix = _Index(g)
     for op in g.ops:
         if op.kind not in ("conv2d", "dense", "add", "sub", "mul") or op.attrs.get("act", "none") != "none":
             continue
-        nxt = _private(g, op.outputs[0])
+        nxt = ix.private(op.outputs[0])
         if nxt is None:
             continue
         act = None
@@ -138,13 +152,14 @@ def _fuse_act(g: Graph) -> bool:
 
 
 def _flatten_to_dense(g: Graph) -> bool:
+    ix = _Index(g)
     for op in g.ops:
         if op.kind != "transpose" or tuple(op.attrs["perm"]) != (2, 0, 1):
             continue
-        r = _private(g, op.outputs[0])
+        r = ix.private(op.outputs[0])
         if r is None or r.kind != "reshape" or len(g.tensors[r.outputs[0]].shape) != 1:
             continue
-        users = _uses(g, r.outputs[0])
+        users = ix.uses(r.outputs[0])
         if r.outputs[0] in g.outputs or not users or any(u.kind != "dense" or u.inputs[0] != r.outputs[0]
                                                        for u in users):
             continue
