@@ -29,7 +29,11 @@ Op kinds and attributes:
 - layout: ``reshape`` (``shape``: per-sample target), ``transpose`` (``perm``: per-sample axes).
 - ``softmax`` / ``log_softmax`` (``axis``): only as the last op(s) of the graph.
 
-Importers may add extra attributes (e.g. ``weight_name``, ``folded``); consumers ignore unknown ones.
+Importers may add extra attributes; consumers ignore unknown ones. The ONNX importer sets
+``weight_name`` / ``weight_shape`` (source weight tensor and its original shape) on conv2d/dense,
+``folded`` (names of BatchNormalization nodes folded in), ``flatten_chw`` on a dense layer whose
+columns were permuted from an ONNX CHW flatten to HWC, and ``count_pads`` on avgpool (the padding
+``count_include_pad`` counts; default ``pads``).
 """
 
 from __future__ import annotations
