@@ -345,3 +345,36 @@ def test_malformed_executable_graphs_are_clear_errors(tmp_path, capsys, name, no
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and f"{name}.onnx" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_graph_only_ops_are_all_listed(tmp_path):
+    """A graph the importer accepts but the integer pipeline cannot run yet (depthwise conv,
+    residual join, sigmoid) is ONE error naming every such op and node."""
+    rng = np.random.default_rng(12)
+    p = _save(tmp_path, "graphonly", [
+        _N("Conv", ["x", "dw"], ["d"], group=2, pads=[1, 1, 1, 1], name="dwconv"),
+        _N("Add", ["d", "x"], ["s"], name="join"),
+        _N("Sigmoid", ["s"], ["g"], name="sig"),
+        _N("Flatten", ["g"], ["f"]),
+        _N("Gemm", ["f", "w2"], ["y"], transB=1, name="fc"),
+    ], {"dw": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(3, 2 * 4 * 4))}, ["N", 2, 4, 4], ["N", 3])
+    with pytest.raises(InputError) as e:
+        load_executable(p)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{p}: ") and "operator(s) Add, Conv, Sigmoid" in msg
+    assert "'dwconv': group=2" in msg and "'join'" in msg and "'sig'" in msg
+
+
+def test_input_shape_pins_dynamic_dims(tmp_path):
+    rng = np.random.default_rng(13)
+    nodes = [_N("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), _N("Relu", ["c"], ["r"]),
+             _N("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]), _N("Flatten", ["p"], ["f"]),
+             _N("Gemm", ["f", "w2"], ["y"], transB=1)]
+    p = _save(tmp_path, "dyn", nodes, {"w": rng.normal(size=(2, 1, 3, 3)), "w2": rng.normal(size=(3, 2 * 3 * 2))},
+              ["N", 1, "H", "W"], ["N", 3])
+    with pytest.raises(InputError, match=r"dyn\.onnx: input 'x' has dynamic dimensions.*input-shape"):
+        load_executable(p)
+    model = load_executable(p, input_shape=[1, 1, 6, 4])
+    assert model.input_chw == (1, 6, 4) and model.layers[1].flatten_chw == (2, 3, 2)
+    x = rng.normal(size=(4, 1, 6, 4))
+    assert np.allclose(infer_float(model, x), _ort(p, x), atol=1e-4)
