@@ -393,3 +393,135 @@ def test_mltk_whole_model(mltk, name):
         assert want, "no 'Total MACs' in the MLTK summary"
         unit = {"k": 1e3, "M": 1e6}[want[2]]
         assert abs(stats["macs"] - float(want[1]) * unit) <= 0.0005 * unit, (stats["macs"], want[0])
+
+
+# ------------------------------------------------------------------------------ bad input
+def _small_model(w=None) -> tuple[bytes, "tb.ModelBuilder"]:
+    mb = tb.ModelBuilder()
+    x = mb.tensor("x", [1, 4, 4, 2])
+    y = mb.tensor("conv_out", [1, 4, 4, 3])
+    mb.op("CONV_2D", [x, mb.const("w", _w(3, 3, 3, 2) if w is None else w), mb.const("b", _w(3))], [y],
+          ("Conv2DOptions", {"Padding": 0, "StrideH": 1, "StrideW": 1}))
+    return mb.build([x], [y]), mb
+
+
+def _error(path) -> str:
+    with pytest.raises(InputError) as e:
+        import_tflite(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(path)), msg
+    return msg
+
+
+def test_truncated_file_every_length(tmp_path):
+    """A small model cut at every length from 0 to the full size - 1: always one-line InputError."""
+    data, _ = _small_model()
+    p = tmp_path / "cut.tflite"
+    for n in range(len(data)):
+        p.write_bytes(data[:n])
+        _error(p)
+
+
+def test_truncated_real_model(tmp_path, mltk):
+    data = mltk("keyword_spotting").read_bytes()
+    p = tmp_path / "kws_cut.tflite"
+    for n in (7, 8, 64, 1000, len(data) // 2, len(data) - 4096, len(data) - 1):
+        p.write_bytes(data[:n])
+        msg = _error(p)
+        assert "truncated" in msg or "not a TFLite" in msg, msg
+
+
+def test_wrong_magic(tmp_path):
+    data, _ = _small_model()
+    p = tmp_path / "magic.tflite"
+    p.write_bytes(data[:4] + b"TFL2" + data[8:])
+    assert "TFL3" in _error(p)
+    p.write_bytes(b"\x08\x00\x00\x00ONNXnot a tflite model at all")
+    assert "not a TFLite flatbuffer" in _error(p)
+
+
+def test_unsupported_ops_listed_once(tmp_path):
+    """Custom ops and unsupported builtins: ONE error naming every op type with its nodes."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor("x", [1, 4, 4, 2])
+    a = mb.tensor("my_a", [1, 4, 4, 2])
+    mb.op("CUSTOM:MyFancyOp", [x], [a])
+    b = mb.tensor("sq_b", [1, 4, 4, 2])
+    mb.op("SQRT", [a], [b])
+    c = mb.tensor("my_c", [1, 4, 4, 2])
+    mb.op("CUSTOM:MyFancyOp", [b], [c])
+    d = mb.tensor("relu_d", [1, 4, 4, 2])
+    mb.op("RELU", [c], [d])
+    p = tmp_path / "custom.tflite"
+    p.write_bytes(mb.build([x], [d]))
+    msg = _error(p)
+    assert msg == (f"{p}: unsupported operators: CUSTOM:MyFancyOp (node my_a, node my_c), SQRT (node sq_b)")
+
+
+def test_unsupported_attributes_listed(tmp_path):
+    """Fused TANH (litert's kernels skip it) and MEAN over channels: listed with node and reason."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor("x", [1, 4, 4, 2])
+    y = mb.tensor("conv_tanh", [1, 4, 4, 3])
+    mb.op("CONV_2D", [x, mb.const("w", _w(3, 1, 1, 2)), mb.const("b", _w(3))], [y],
+          ("Conv2DOptions", {"Padding": 0, "StrideH": 1, "StrideW": 1, "FusedActivationFunction": 4}))
+    z = mb.tensor("mean_c", [1, 4, 4])
+    mb.op("MEAN", [y, mb.const("axes", np.array([3]), "int32")], [z], ("ReducerOptions", {}))
+    p = tmp_path / "attrs.tflite"
+    p.write_bytes(mb.build([x], [z]))
+    msg = _error(p)
+    assert "CONV_2D (node conv_tanh: fused activation TANH)" in msg and "MEAN (node mean_c: mean over axes [3]" in msg
+
+
+def test_two_inputs(tmp_path):
+    mb = tb.ModelBuilder()
+    a, b = mb.tensor("in_a", [1, 3]), mb.tensor("in_b", [1, 3])
+    y = mb.tensor("y", [1, 3])
+    mb.op("ADD", [a, b], [y], ("AddOptions", {}))
+    p = tmp_path / "two.tflite"
+    p.write_bytes(mb.build([a, b], [y]))
+    assert _error(p) == f"{p}: the model has 2 graph inputs (in_a, in_b); exactly one is supported"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_inf_constant(tmp_path, bad):
+    w = _w(3, 3, 3, 2)
+    w[1, 2, 0, 1] = bad
+    data, _ = _small_model(w)
+    p = tmp_path / "nan.tflite"
+    p.write_bytes(data)
+    assert _error(p) == f"{p}: CONV_2D (node conv_out): constant tensor 'w' contains NaN or Inf"
+
+
+def test_buffer_size_mismatch(tmp_path):
+    """A constant whose buffer is shorter than its shape needs (a corrupt writer): one-line error."""
+    _, mb = _small_model()
+    mb.buffers[1] = mb.buffers[1][:-4]
+    p = tmp_path / "short.tflite"
+    p.write_bytes(mb.build([0], [1]))
+    assert "constant tensor 'w' of shape [3, 3, 3, 2] float32 needs 216 bytes, its buffer holds 212" in _error(p)
+
+
+def test_missing_file(tmp_path):
+    assert "cannot read" in _error(tmp_path / "absent.tflite")
+
+
+def test_corrupt_bytes_never_traceback(tmp_path):
+    """1-3 random bytes of a valid model overwritten, 1500 times: the import either succeeds (the bytes
+    were weight data) or raises a one-line InputError naming the file; no other exception escapes."""
+    data, _ = _small_model()
+    rng = np.random.default_rng(5)
+    p = tmp_path / "corrupt.tflite"
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(1500):
+        b = bytearray(data)
+        for _ in range(rng.integers(1, 4)):
+            b[rng.integers(8, len(b))] = rng.integers(0, 256)
+        p.write_bytes(bytes(b))
+        try:
+            import_tflite(p)
+            outcomes["ok"] += 1
+        except InputError as e:
+            assert "\n" not in str(e) and str(e).startswith(str(p))
+            outcomes["error"] += 1
+    assert outcomes["error"] > 500 and outcomes["ok"] > 100, outcomes

@@ -94,7 +94,26 @@ def _options(op, code: str):
         return None
     o = cls()
     o.Init(t.Bytes, t.Pos)
-    return o
+    return _Opts(o)
+
+
+class _Opts:
+    """Builtin options read eagerly (inside the validated reading step); ``o.Padding()`` as in tflite."""
+
+    def __init__(self, o):
+        for k in dir(type(o)):
+            f = getattr(type(o), k)
+            if k[:1].isupper() and callable(f) and not k.startswith(("GetRootAs", "Init")) \
+                    and f.__code__.co_argcount == 1:
+                v = getattr(o, k)()
+                setattr(self, k, lambda v=v: v)
+
+
+def _text(raw: bytes | None, default: str) -> str:
+    """A name from the file, printable and bounded (it ends up in one-line error messages)."""
+    s = (raw or b"").decode("utf-8", "replace")
+    s = "".join(c if c.isprintable() else "?" for c in s)[:200]
+    return s or default
 
 
 def _vector_end(tab, field_off: int, elem: int) -> int:
@@ -129,7 +148,7 @@ def _read_tensor(model, sg, buf: bytes, i: int, where: str) -> TflTensor:
     t = sg.Tensors(i)
     if _vector_end(t._tab, 4, 4) > len(buf):
         raise InputError(f"{where}: tensor {i} shape lies past the end of the file (truncated?)")
-    name = (t.Name() or b"").decode("utf-8", "replace") or f"tensor{i}"
+    name = _text(t.Name(), f"tensor{i}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
     dtype = _DTYPE_NAMES.get(t.Type(), f"type{t.Type()}")
     tt = TflTensor(i, name, shape, dtype)
@@ -152,6 +171,11 @@ def _read_tensor(model, sg, buf: bytes, i: int, where: str) -> TflTensor:
         zp = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(1, np.int64)
         tt.zero_point = np.asarray(zp, np.int64)
         tt.qdim = int(q.QuantizedDimension())
+        n = len(tt.scale)
+        if len(tt.zero_point) not in (1, n) or (n > 1 and not (0 <= tt.qdim < len(shape)
+                                                                and shape[tt.qdim] == n)):
+            raise InputError(f"{where}: tensor {name!r} of shape {list(shape)} has {n} scales and "
+                             f"{len(tt.zero_point)} zero points on axis {tt.qdim}")
     return tt
 
 
@@ -167,7 +191,7 @@ def _read_op(model, sg, names: dict[int, str], tensors: list[TflTensor], j: int,
     code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
     kind = names.get(code, f"BUILTIN_{code}")
     if kind == "CUSTOM":
-        kind = "CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace")
+        kind = "CUSTOM:" + _text(oc.CustomCode(), "?")
     ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
     outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
     for v in ins + outs:
@@ -304,6 +328,12 @@ class _Ctx:
             self.info.quant[name] = (float(t.scale[0]), int(t.zero_point[0]), t.dtype)
             self.info.tensor_index[name] = t.index
 
+    def value(self, i: int, what: str) -> np.ndarray:
+        """Dequantized float64 value of constant operand ``i`` (Unsupported when it is computed)."""
+        if not self.is_const(i):
+            raise Unsupported(f"non-constant {what}")
+        return dequantize(self.t(i))
+
     def raw(self, i: int) -> np.ndarray:
         t = self.t(i)
         if t.data is None:
@@ -367,10 +397,27 @@ class _Ctx:
             self.emit("clip", [mid], out, lo=lo, hi=hi)
 
 
-def _opt(op: TflOp, what: str):
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2,
+               "MEAN": 2, "PAD": 2, "PADV2": 2, "CONCATENATION": 1}
+
+
+class Malformed(Exception):
+    """An operator whose fields contradict the schema (corrupt file); reported as an InputError."""
+
+
+def _opt(op: TflOp, what: str, *fields: str):
+    """The op's options, checked to carry ``fields`` (a corrupt options type lacks them)."""
     if op.options is None:
         raise Unsupported(f"missing {what} options")
+    if any(not hasattr(op.options, f) for f in fields):
+        raise Malformed(f"its options are not {what} options")
     return op.options
+
+
+def _positive(**vals) -> None:
+    for k, v in vals.items():
+        if int(v) < 1:
+            raise Malformed(f"{k} is {v}")
 
 
 def _in(op: TflOp, k: int) -> int:
@@ -379,33 +426,37 @@ def _in(op: TflOp, k: int) -> int:
 
 def _conv(ctx: _Ctx, op: TflOp) -> None:
     """CONV_2D, DEPTHWISE_CONV_2D: SAME/VALID pads as TFLite computes them, dilation, depth multiplier."""
-    o = _opt(op, "convolution")
+    dw_fields = ("DepthMultiplier",) if op.type == "DEPTHWISE_CONV_2D" else ()
+    o = _opt(op, "convolution", "Padding", "StrideH", "StrideW", "DilationHFactor", "FusedActivationFunction",
+             *dw_fields)
     x = ctx.act(op.inputs[0])
     xs = ctx.tensors[x].shape
     if len(xs) != 3:
         raise Unsupported(f"input of rank {len(xs) + 1}")
-    w = dequantize(ctx.t(op.inputs[1])) if ctx.is_const(op.inputs[1]) else None
-    if w is None or w.ndim != 4:
-        raise Unsupported("non-constant or non-4-D filter")
+    w = ctx.value(op.inputs[1], "filter")
+    if w.ndim != 4:
+        raise Unsupported(f"filter of shape {list(w.shape)}")
     cin = xs[2]
     if op.type == "DEPTHWISE_CONV_2D":
+        _positive(channels=cin)
         mult = int(o.DepthMultiplier()) or w.shape[3] // cin
         if w.shape[0] != 1 or w.shape[3] != cin * mult:
             raise Unsupported(f"depthwise filter {list(w.shape)} for {cin} channels x {mult}")
         w, groups = w.transpose(3, 1, 2, 0), cin
     else:
-        if cin % w.shape[3]:
+        if not w.shape[3] or cin % w.shape[3]:
             raise Unsupported(f"filter {list(w.shape)} for {cin} input channels")
         groups = cin // w.shape[3]
     m, kh, kw = w.shape[:3]
     sh, sw = int(o.StrideH()), int(o.StrideW())
     dh, dw = int(o.DilationHFactor()) or 1, int(o.DilationWFactor()) or 1
+    _positive(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw)
     if o.Padding() == 0:
         (t, b), (l_, r) = same_pads(xs[0], kh, sh, dh), same_pads(xs[1], kw, sw, dw)
     else:
         t = l_ = b = r = 0
     bi = _in(op, 2)
-    bias = dequantize(ctx.t(bi)) if bi >= 0 else np.zeros(m)
+    bias = ctx.value(bi, "bias") if bi >= 0 else np.zeros(m)
     if bias.shape != (m,):
         raise Unsupported(f"bias of shape {list(bias.shape)} for {m} output channels")
     wn = ctx.const(op.inputs[1], w, suffix=":ohwi" if op.type == "DEPTHWISE_CONV_2D" else "")
@@ -416,12 +467,12 @@ def _conv(ctx: _Ctx, op: TflOp) -> None:
 
 def _dense(ctx: _Ctx, op: TflOp) -> None:
     """FULLY_CONNECTED: weights [M, K]; the input is flattened (row-major NHWC) to K when needed."""
-    o = _opt(op, "fully-connected")
+    o = _opt(op, "fully-connected", "WeightsFormat", "FusedActivationFunction")
     if int(o.WeightsFormat()) != 0:
         raise Unsupported("shuffled weights format")
-    if not ctx.is_const(op.inputs[1]):
-        raise Unsupported("non-constant weights")
-    w = dequantize(ctx.t(op.inputs[1]))
+    w = ctx.value(op.inputs[1], "weights")
+    if w.ndim != 2:
+        raise Unsupported(f"weights of shape {list(w.shape)}")
     m, k = w.shape
     x = ctx.act(op.inputs[0])
     xs = ctx.tensors[x].shape
@@ -430,7 +481,7 @@ def _dense(ctx: _Ctx, op: TflOp) -> None:
     if xs != (k,):
         x = ctx.emit("reshape", [x], ctx.tmp(x + ":flat", (k,)), shape=(k,))
     bi = _in(op, 2)
-    bias = dequantize(ctx.t(bi)) if bi >= 0 else np.zeros(m)
+    bias = ctx.value(bi, "bias") if bi >= 0 else np.zeros(m)
     wn = ctx.const(op.inputs[1], w)
     bn = ctx.const(bi, bias) if bi >= 0 else ctx.new_const(op.name + ":bias", bias)
     out_shape = ctx.m.tensors[op.outputs[0]].shape[1:]
@@ -462,13 +513,14 @@ def _binary(ctx: _Ctx, op: TflOp) -> None:
             names.append(ctx.act(i))
     if all(ctx.tensors[n].is_const for n in names):
         raise Unsupported("two constant operands")
-    fused = op.options.FusedActivationFunction() if op.options is not None else 0
+    fused = _opt(op, "arithmetic", "FusedActivationFunction").FusedActivationFunction() \
+        if op.options is not None else 0
     ctx.emit_act(kind, names, op.outputs[0], fused)
 
 
 def _concat(ctx: _Ctx, op: TflOp) -> None:
     """CONCATENATION along a non-batch axis (no fused activation: litert ignores it, so it is refused)."""
-    o = _opt(op, "concatenation")
+    o = _opt(op, "concatenation", "Axis", "FusedActivationFunction")
     rank = len(ctx.m.tensors[op.outputs[0]].shape)
     ax = int(o.Axis()) % rank
     if ax == 0:
@@ -476,16 +528,22 @@ def _concat(ctx: _Ctx, op: TflOp) -> None:
     if o.FusedActivationFunction():                   # the TFLite kernel ignores it: ambiguous model
         raise Unsupported(f"fused activation {_ACTS.get(o.FusedActivationFunction(), '?').upper()} "
                           f"(the TFLite kernel does not apply it)")
-    ins = [ctx.act(i) if not ctx.is_const(i) else ctx.const(i, dequantize(ctx.t(i))[0]) for i in op.inputs]
+    if any(ctx.is_const(i) for i in op.inputs):
+        raise Unsupported("constant input")
+    ins = [ctx.act(i) for i in op.inputs]
     ctx.emit("concat", ins, ctx.act(op.outputs[0]), axis=ax - 1)
 
 
 def _pool(ctx: _Ctx, op: TflOp) -> None:
     """AVERAGE_POOL_2D (padding never counted, as TFLite) and MAX_POOL_2D."""
-    o = _opt(op, "pooling")
+    o = _opt(op, "pooling", "Padding", "FilterHeight", "FilterWidth", "StrideH", "StrideW",
+             "FusedActivationFunction")
     x = ctx.act(op.inputs[0])
     xs = ctx.tensors[x].shape
+    if len(xs) != 3:
+        raise Unsupported(f"input of rank {len(xs) + 1}")
     kh, kw, sh, sw = int(o.FilterHeight()), int(o.FilterWidth()), int(o.StrideH()), int(o.StrideW())
+    _positive(filter_h=kh, filter_w=kw, stride_h=sh, stride_w=sw)
     if o.Padding() == 0:
         (t, b), (l_, r) = same_pads(xs[0], kh, sh), same_pads(xs[1], kw, sw)
     else:
@@ -502,7 +560,7 @@ def _mean(ctx: _Ctx, op: TflOp) -> None:
     axes = sorted({int(a) % 4 for a in np.atleast_1d(ctx.raw(op.inputs[1]))})
     if len(ctx.tensors[x].shape) != 3 or axes != [1, 2]:
         raise Unsupported(f"mean over axes {axes} (only H,W of NHWC)")
-    keep = bool(op.options.KeepDims()) if op.options is not None else False
+    keep = bool(_opt(op, "reducer", "KeepDims").KeepDims()) if op.options is not None else False
     ctx.emit("global_avgpool", [x], ctx.act(op.outputs[0]), keepdims=keep)
 
 
@@ -523,7 +581,7 @@ def _pad(ctx: _Ctx, op: TflOp) -> None:
         raise Unsupported(f"paddings {p.tolist()} (only H,W of NHWC)")
     value = 0.0
     if op.type == "PADV2" and _in(op, 2) >= 0:
-        value = float(dequantize(ctx.t(op.inputs[2])).reshape(-1)[0])
+        value = float(ctx.value(op.inputs[2], "pad value").reshape(-1)[0])
     ctx.emit("pad", [x], ctx.act(op.outputs[0]), pads=(int(p[1, 0]), int(p[2, 0]), int(p[1, 1]), int(p[2, 1])),
              value=value)
 
@@ -531,7 +589,7 @@ def _pad(ctx: _Ctx, op: TflOp) -> None:
 def _softmax(ctx: _Ctx, op: TflOp) -> None:
     """SOFTMAX over the last axis; beta != 1 becomes a MUL by beta before it."""
     x = ctx.act(op.inputs[0])
-    beta = float(op.options.Beta()) if op.options is not None else 1.0
+    beta = float(_opt(op, "softmax", "Beta").Beta()) if op.options is not None else 1.0
     if beta != 1.0:
         x = ctx.emit("mul", [x, ctx.new_const(op.name + ":beta", beta)],
                      ctx.tmp(x + ":beta", ctx.tensors[x].shape), act="none")
@@ -548,7 +606,7 @@ def _activation(ctx: _Ctx, op: TflOp) -> None:
         lo, hi = {"RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0), "RELU_0_TO_1": (0.0, 1.0)}[t]
         ctx.emit("clip", [x], out, lo=lo, hi=hi)
     elif t == "LEAKY_RELU":
-        ctx.emit("leaky_relu", [x], out, alpha=float(_opt(op, "leaky relu").Alpha()))
+        ctx.emit("leaky_relu", [x], out, alpha=float(_opt(op, "leaky relu", "Alpha").Alpha()))
     else:
         ctx.emit({"LOGISTIC": "sigmoid", "HARD_SWISH": "hardswish", "TANH": "tanh"}[t], [x], out)
 
@@ -625,7 +683,11 @@ def import_tflite_info(path: str | Path) -> tuple[Graph, TfliteInfo]:
     for op in live:
         ctx.cur = op
         try:
+            if len(op.inputs) < _MIN_INPUTS.get(op.type, 1) or min(op.inputs[:1] or [-1]) < 0:
+                raise Malformed(f"{len(op.inputs)} inputs")
             HANDLERS[op.type](ctx, op)
+        except Malformed as e:
+            raise InputError(f"{where}: {op.type} (node {op.name}): malformed operator: {e}") from None
         except Unsupported as e:
             bad.setdefault(op.type, []).append(f"node {op.name}: {e}")
         except KeyError:                    # an input produced by an op that already failed
