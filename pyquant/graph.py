@@ -29,7 +29,11 @@ Op kinds and attributes:
 - layout: ``reshape`` (``shape``: per-sample target), ``transpose`` (``perm``: per-sample axes).
 - ``softmax`` / ``log_softmax`` (``axis``): only as the last op(s) of the graph.
 
-Importers may add extra attributes (e.g. ``weight_name``, ``folded``); consumers ignore unknown ones.
+Importers may add extra attributes; consumers ignore unknown ones. The ONNX importer sets
+``weight_name`` / ``weight_shape`` (source weight tensor and its original shape) on conv2d/dense,
+``folded`` (names of BatchNormalization nodes folded in), ``flatten_chw`` on a dense layer whose
+columns were permuted from an ONNX CHW flatten to HWC, and ``count_pads`` on avgpool (the padding
+``count_include_pad`` counts; default ``pads``).
 """
 
 from __future__ import annotations
@@ -166,6 +170,7 @@ class Graph:
     input_layout: str = "NC"
     output_layouts: list[str] = field(default_factory=list)
     source_path: str = ""
+    metadata: dict = field(default_factory=dict)   # source model metadata (key -> value strings)
 
     # ------------------------------------------------------------------ queries
     def producer(self, tensor: str) -> Op | None:
@@ -210,7 +215,7 @@ class Graph:
             if n not in self.tensors or self.tensors[n].is_const:
                 raise InputError(f"{where}: graph input {n!r} is not a declared activation tensor")
         for t in self.tensors.values():
-            if any(not isinstance(d, (int, np.integer)) or d < 1 for d in t.shape):
+            if not t.is_const and any(not isinstance(d, (int, np.integer)) or d < 1 for d in t.shape):
                 raise InputError(f"{where}: tensor {t.name!r} has a non-static shape {t.shape}")
         for op in self.ops:
             if op.kind not in OP_KINDS:

@@ -227,6 +227,7 @@ def test_int8_weights_dequantized_per_channel(tmp_path):
     g, info = import_tflite_info(tmp_path / "q.tflite")
     assert info.input_quant == {"scale": pytest.approx(0.05), "zero_point": 3, "dtype": "int8"}
     assert info.output_quant[0]["zero_point"] == -128
+    assert g.metadata["input_quant"] == "int8 scale=0.05000000074505806 zero_point=3"
     np.testing.assert_allclose(g.const(g.ops[0].inputs[1])[:, 0, 0, 0], wq[:, 0, 0, 0] * ws, rtol=1e-6)
     q = RNG.integers(-128, 128, (2, 6, 6, 2))
     xf = ((q - 3) * 0.05).astype(np.float32)
@@ -321,7 +322,7 @@ def test_mltk_int8_op_by_op(mltk, name):
     import itertools
 
     path = mltk(name)
-    g, info = import_tflite_info(path)
+    g, info = import_tflite_info(path, optimize=False)
     it = litert.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
     it.allocate_tensors()
     rng = np.random.default_rng(7)

@@ -1,0 +1,1 @@
+"""Model importers: source formats -> :class:`pyquant.graph.Graph`."""

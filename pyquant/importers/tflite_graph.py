@@ -29,6 +29,7 @@ import numpy as np
 
 from pyquant.errors import InputError
 from pyquant.graph import Graph, Op, Tensor
+from pyquant.importers import graph_passes
 
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
            9: np.int8, 10: np.float64, 12: np.uint64, 15: np.uint32, 16: np.uint16}
@@ -73,6 +74,7 @@ class TflModel:
     ops: list[TflOp]
     inputs: list[int]
     outputs: list[int]
+    description: str = ""
 
 
 def _op_names() -> dict[int, str]:
@@ -225,6 +227,7 @@ def read_tflite(path: str | Path) -> TflModel:
         ops = [_read_op(model, sg, names, tensors, j, where) for j in range(sg.OperatorsLength())]
         ins = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
         outs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        desc = model.Description()
     except InputError:
         raise
     except (struct.error, IndexError, ValueError, TypeError, OverflowError, AttributeError) as e:
@@ -233,7 +236,7 @@ def read_tflite(path: str | Path) -> TflModel:
     for v in ins + outs:
         if not 0 <= v < len(tensors):
             raise InputError(f"{where}: graph input/output refers to tensor {v}, the model has {len(tensors)}")
-    return TflModel(where, tensors, ops, ins, outs)
+    return TflModel(where, tensors, ops, ins, outs, _text(desc, ""))
 
 
 # ------------------------------------------------------------------------------------ translation
@@ -664,8 +667,26 @@ def _edge_tensor(m: TflModel, idx: int, kind: str, output: bool) -> TflTensor:
     return m.tensors[idx]
 
 
-def import_tflite_info(path: str | Path) -> tuple[Graph, TfliteInfo]:
-    """Import ``path``; return the graph and the :class:`TfliteInfo` facts."""
+def _layout(shape: tuple) -> str:
+    return "NHWC" if len(shape) == 3 else "NC" if len(shape) == 1 else f"N+{len(shape)}D"
+
+
+def _metadata(m: TflModel, info: TfliteInfo) -> dict[str, str]:
+    """``Graph.metadata`` strings: the int8 edge quantization of the model (when quantized)."""
+    md = {"source_format": "tflite"}
+    if m.description:
+        md["description"] = m.description
+    for key, q in [("input_quant", info.input_quant)] + [(f"output_quant.{k}", q)
+                                                         for k, q in enumerate(info.output_quant)]:
+        if q is not None:
+            md[key] = f"{q['dtype']} scale={q['scale']!r} zero_point={q['zero_point']}"
+    return md
+
+
+def import_tflite_info(path: str | Path, optimize: bool = True) -> tuple[Graph, TfliteInfo]:
+    """Import ``path``; return the graph and the :class:`TfliteInfo` facts. ``optimize`` runs the
+    shared exact clean-up passes (:func:`pyquant.importers.graph_passes.optimize`); without it the
+    graph has one op group per TFLite operator (what the op-by-op tests compare)."""
     m = read_tflite(path)
     where = m.path
     if len(m.inputs) != 1:
@@ -704,20 +725,21 @@ def import_tflite_info(path: str | Path) -> tuple[Graph, TfliteInfo]:
         raise InputError(f"{where}: graph input/output: {e}") from None
     if m.tensors[m.inputs[0]].data is not None:
         raise InputError(f"{where}: the graph input {inp!r} is a constant")
-    in_rank = len(ctx.tensors[inp].shape)
-    g = Graph(Path(where).stem, ctx.tensors, ctx.ops, [inp], outs,
-              input_layout="NHWC" if in_rank == 3 else "NC",
-              output_layouts=["NHWC" if len(ctx.tensors[o].shape) == 3 else "NC" for o in outs],
-              source_path=where)
-    g.validate()
+    if len(set(outs)) != len(outs) or inp in outs:
+        raise InputError(f"{where}: graph outputs alias each other or the input")
     ctx.info.input_quant = _edge_quant(_edge_tensor(m, m.inputs[0], "QUANTIZE", False))
     ctx.info.output_quant = [_edge_quant(_edge_tensor(m, i, "DEQUANTIZE", True)) for i in m.outputs]
+    g = Graph(Path(where).stem, ctx.tensors, ctx.ops, [inp], outs, _layout(ctx.tensors[inp].shape),
+              [_layout(ctx.tensors[o].shape) for o in outs], where, _metadata(m, ctx.info))
+    if optimize:
+        g = graph_passes.optimize(g)
+    g.validate()
     return g, ctx.info
 
 
-def import_tflite(path: str | Path) -> Graph:
+def import_tflite(path: str | Path, optimize: bool = True) -> Graph:
     """``.tflite`` -> :class:`Graph` (float semantics, NHWC kept; int8 constants dequantized)."""
-    return import_tflite_info(path)[0]
+    return import_tflite_info(path, optimize)[0]
 
 
 __all__ = ["import_tflite", "import_tflite_info", "read_tflite", "TfliteInfo", "HANDLERS", "dequantize",
