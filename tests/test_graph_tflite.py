@@ -526,3 +526,41 @@ def test_corrupt_bytes_never_traceback(tmp_path):
             assert "\n" not in str(e) and str(e).startswith(str(p))
             outcomes["error"] += 1
     assert outcomes["error"] > 500 and outcomes["ok"] > 100, outcomes
+
+
+def test_float16_weights_through_dequantize(tmp_path):
+    """A float16-quantized model: DEQUANTIZE(fp16 filter) -> CONV_2D; the DEQUANTIZE is folded away."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor("x", [1, 6, 5, 3])
+    w16 = mb.tensor("w16", [4, 3, 3, 3], _w(4, 3, 3, 3), "float16")
+    w = mb.tensor("w", [4, 3, 3, 3])
+    mb.op("DEQUANTIZE", [w16], [w])
+    y = mb.tensor("y", [1, 3, 3, 4])
+    mb.op("CONV_2D", [x, w, mb.const("b", _w(4))], [y], ("Conv2DOptions", {"Padding": 0, "StrideH": 2,
+                                                                         "StrideW": 2}))
+    g = check_float(tmp_path, mb, x, y, (2, 6, 5, 3))
+    assert [op.kind for op in g.ops] == ["conv2d"]
+
+
+def test_uint8_asymmetric_weights(tmp_path):
+    """Legacy uint8 quantization (per-tensor, non-zero weight zero point): within half an output step."""
+    mb = tb.ModelBuilder()
+    x = mb.tensor("x", [1, 5, 5, 2])
+    xq = mb.tensor("xq", [1, 5, 5, 2], dtype="uint8", quant={"scale": 0.03, "zero_point": 120})
+    mb.op("QUANTIZE", [x], [xq])
+    wq = RNG.integers(0, 256, (3, 2, 2, 2))
+    w = mb.tensor("w", [3, 2, 2, 2], wq, "uint8", {"scale": 0.01, "zero_point": 131})
+    b = mb.tensor("b", [3], RNG.integers(-300, 300, 3), "int32", {"scale": 0.03 * 0.01, "zero_point": 0})
+    cq = mb.tensor("cq", [1, 4, 4, 3], dtype="uint8", quant={"scale": 0.02, "zero_point": 128})
+    mb.op("CONV_2D", [xq, w, b], [cq], ("Conv2DOptions", {"Padding": 1, "StrideH": 1, "StrideW": 1}))
+    y = mb.tensor("y", [1, 4, 4, 3])
+    mb.op("DEQUANTIZE", [cq], [y])
+    data = build(mb, [x], [y])
+    (tmp_path / "u8.tflite").write_bytes(data)
+    g, info = import_tflite_info(tmp_path / "u8.tflite")
+    assert info.input_quant["dtype"] == "uint8" and info.input_quant["zero_point"] == 120
+    q = RNG.integers(0, 256, (2, 5, 5, 2))
+    xf = ((q - 120) * 0.03).astype(np.float32)
+    ref = run_litert(data, xf)
+    ours = np.clip(graph_float.run(g, g.to_internal(xf))[g.outputs[0]], -128 * 0.02, 127 * 0.02)
+    assert np.abs(ours - ref).max() <= 0.02 * 0.51
