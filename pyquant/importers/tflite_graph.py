@@ -169,7 +169,11 @@ def _read_tensor(model, sg, buf: bytes, i: int, where: str) -> TflTensor:
         tt.data = np.frombuffer(raw, dtype=np.dtype(np_t).newbyteorder("<")).reshape(shape)
     q = t.Quantization()
     if q is not None and q.ScaleLength():
-        tt.scale = q.ScaleAsNumpy().astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            tt.scale = q.ScaleAsNumpy().astype(np.float64)
+        if not np.all(np.isfinite(tt.scale) & (tt.scale >= 0)):
+            raise InputError(f"{where}: tensor {name!r} has a quantization scale that is negative, NaN or "
+                             f"infinite")
         zp = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(1, np.int64)
         tt.zero_point = np.asarray(zp, np.int64)
         tt.qdim = int(q.QuantizedDimension())
